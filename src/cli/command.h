@@ -1,0 +1,36 @@
+// How subcommands plug into the CLI: each file under src/cli/ defines one `add_*_command`
+// that registers its options and a handler returning a Status. main() turns that Status into
+// a one-line message on stderr and the exit code of the contract (docs/ARCHITECTURE.md).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "onnx/importer.h"
+#include "qforge/status.h"
+
+namespace qf::cli {
+
+using Handler = std::function<Status()>;
+
+// The handler of the subcommand the user picked, set by the command's parse callback.
+struct Dispatch {
+  Handler handler;
+};
+
+void add_run_command(CLI::App& app, Dispatch& dispatch);
+void add_inspect_command(CLI::App& app, Dispatch& dispatch);
+void add_eval_command(CLI::App& app, Dispatch& dispatch);
+
+// `--shape NAME=1x3x224x224` options, parsed.
+Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::string>& specs);
+
+// Fixes dynamic input dims to the given shapes and re-runs shape inference.
+Status apply_input_shapes(ir::Graph& graph, const std::map<std::string, Shape>& shapes);
+
+}  // namespace qf::cli

@@ -1,0 +1,118 @@
+// qforge inspect MODEL [--shape NAME=DIMS]...: what a model is made of and what it costs.
+#include <fmt/ranges.h>
+
+#include <map>
+
+#include "cli/command.h"
+#include "ir/op_registry.h"
+
+namespace qf::cli {
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  std::vector<std::string> shapes;
+  bool layers = true;
+};
+
+std::string human_count(double n) {
+  const char* units[] = {"", "K", "M", "G", "T"};
+  int u = 0;
+  while (n >= 1000.0 && u < 4) {
+    n /= 1000.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f}", n) : fmt::format("{:.2f}{}", n, units[u]);
+}
+
+std::string value_line(const ir::Value& v) {
+  return fmt::format("{} {} {}", v.name, dtype_tag(v.dtype), ir::sym_shape_str(v.shape));
+}
+
+// Dynamic input dims are fixed to 1 (or --shape) so that per-layer costs can be counted.
+Result<std::vector<std::string>> fix_dynamic_inputs(ir::Graph& g,
+                                                    const std::vector<std::string>& specs) {
+  QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(specs));
+  std::vector<std::string> assumed;
+  for (ir::Value* in : g.inputs) {
+    if (shapes.count(in->name) || !in->shape || ir::to_concrete(*in->shape)) continue;
+    Shape s;
+    for (const ir::Dim& d : *in->shape) s.push_back(d.is_known() ? d.value : 1);
+    assumed.push_back(fmt::format("{}={}", in->name, shape_str(s)));
+    shapes[in->name] = s;
+  }
+  QF_RETURN_IF_ERROR(apply_input_shapes(g, shapes));
+  return assumed;
+}
+
+Status inspect_model(const InspectOptions& opt) {
+  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
+  ir::Graph& g = *model.graph;
+  fmt::print("Model: {}\n", opt.model);
+  fmt::print("  producer: {}   IR version: {}   opset: {}\n",
+             model.producer.empty() ? "unknown" : model.producer, model.ir_version, g.opset());
+  for (const auto& [domain, version] : g.opset_imports) {
+    if (!domain.empty()) fmt::print("  opset import: {} {}\n", domain, version);
+  }
+  fmt::print("Inputs ({}):\n", g.inputs.size());
+  for (const ir::Value* v : g.inputs) fmt::print("  {}\n", value_line(*v));
+  fmt::print("Outputs ({}):\n", g.outputs.size());
+  for (const ir::Value* v : g.outputs) fmt::print("  {}\n", value_line(*v));
+
+  int64_t params = 0, param_bytes = 0;
+  for (const ir::Value* c : g.constants()) {
+    params += c->constant.numel();
+    param_bytes += static_cast<int64_t>(c->constant.nbytes());
+  }
+  fmt::print("Parameters: {} ({} bytes in {} initializers)\n", human_count(double(params)),
+             param_bytes, g.constants().size());
+
+  std::map<std::string, int> histogram;
+  for (const auto& n : g.nodes()) ++histogram[n->op_type];
+  fmt::print("Nodes: {}\n", g.nodes().size());
+  for (const auto& [op, count] : histogram) fmt::print("  {:<24} {}\n", op, count);
+
+  QF_ASSIGN_OR_RETURN(std::vector<std::string> assumed, fix_dynamic_inputs(g, opt.shapes));
+  fmt::print("Layers (MACs counted for {}):\n",
+             assumed.empty() ? "the declared shapes" : fmt::format("{}", fmt::join(assumed, ", ")));
+  int64_t total_macs = 0;
+  bool complete = true;
+  for (const auto& n : g.nodes()) {
+    const ir::OpDef* def = ir::OpRegistry::global().find(n->domain, n->op_type, n->opset);
+    if (!def || !def->macs) continue;
+    const std::optional<int64_t> macs = def->macs(*n);
+    if (!macs) complete = false;
+    total_macs += macs.value_or(0);
+    if (opt.layers) {
+      const ir::Value* out = n->outputs.empty() ? nullptr : n->outputs[0];
+      fmt::print("  {:<40} {:<14} {:>10} MACs  -> {}\n", n->name.empty() ? n->label() : n->name,
+                 n->op_type, macs ? human_count(double(*macs)) : "?",
+                 out ? ir::sym_shape_str(out->shape) : "");
+    }
+  }
+  fmt::print("Total: {} MACs, {} FLOPs (2 per MAC; Conv/Gemm/MatMul only){}\n",
+             human_count(double(total_macs)), human_count(2.0 * double(total_macs)),
+             complete ? "" : " - incomplete: some shapes are unknown");
+
+  const std::vector<Status> unsupported = onnx_io::unsupported_nodes(g);
+  if (unsupported.empty()) {
+    fmt::print("Unsupported ops: none\n");
+  } else {
+    fmt::print("Unsupported ops ({}):\n", unsupported.size());
+    for (const Status& s : unsupported) fmt::print("  {}\n", s.message());
+  }
+  return {};
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app, Dispatch& dispatch) {
+  auto opt = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Show a model's inputs, ops, parameters and MACs");
+  cmd->add_option("model", opt->model, "ONNX model")->required();
+  cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
+  cmd->add_flag("!--no-layers", opt->layers, "Omit the per-layer table");
+  cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return inspect_model(*opt); }; });
+}
+
+}  // namespace qf::cli

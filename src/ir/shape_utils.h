@@ -1,0 +1,34 @@
+// Helpers shared by shape functions: axis normalisation, numpy broadcasting on symbolic shapes.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/op_registry.h"
+
+namespace qf::ir {
+
+// Maps a possibly negative axis into [0, rank); error naming the node when out of range.
+Result<int> normalize_axis(const InferContext& ctx, int64_t axis, int64_t rank);
+Result<int> normalize_axis(const KernelContext& ctx, int64_t axis, int64_t rank);
+
+// Multidirectional (numpy) broadcasting of two symbolic shapes. A symbolic dim against 1 keeps
+// the symbol; against another unknown dim the result is unknown. Incompatible sizes: error.
+Result<SymShape> broadcast_shapes(const InferContext& ctx, const SymShape& a, const SymShape& b);
+
+// Broadcast of all present inputs' shapes; nullopt if any input's rank is unknown.
+Result<std::optional<SymShape>> broadcast_inputs(const InferContext& ctx);
+
+// Concrete broadcasting for kernels.
+Shape broadcast_concrete(const Shape& a, const Shape& b);
+
+// Row-major strides of `shape`, and strides for reading `shape` as if broadcast to `target`
+// (0 along broadcast dims), for use by elementwise kernels.
+std::vector<int64_t> strides_of(const Shape& shape);
+std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& target);
+
+// Reads an int64 list from a constant/known input (axes, pads, shape ...): nullopt if unknown.
+std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t input);
+
+}  // namespace qf::ir
