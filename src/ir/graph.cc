@@ -143,13 +143,10 @@ Status Graph::sort_topologically() {
         ++it;
         continue;
       }
+      // A consumer appears once per use in `consumers`, and each use was counted once.
       for (const Value* out : (*it)->outputs) {
         if (!out) continue;
-        for (const Node* c : out->consumers) {
-          for (const Value* in : c->inputs) {
-            if (in == out) --pending[c];
-          }
-        }
+        for (const Node* c : out->consumers) --pending[c];
       }
       sorted.push_back(std::move(*it));
       it = remaining.erase(it);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds qforge and runs the whole test suite: unit, CLI, ONNX conformance and torchvision
+# model tests in the Release build, then the input-parsing tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer in a second build (build-asan).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+
+JOBS=$(nproc)
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+# Sanitizers: only the targets and tests that parse untrusted input (models, tensors, CLI).
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQFORGE_SANITIZE=ON >/dev/null
+cmake --build build-asan --target qforge qforge_unit_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L "unit|cli"
+echo "qforge: all tests passed"
