@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "backends/reference/executor.h"
 #include "onnx/tensor_proto.h"
 #include "testing/model_builder.h"
@@ -75,6 +78,28 @@ TEST(ImporterTest, MissingExternalDataFileIsAnError) {
   auto t = tensor_from_proto(p, "/nonexistent", "w");
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("weights.bin: no such file"), std::string::npos);
+}
+
+TEST(ImporterTest, ExternalDataIsReadAtItsOffset) {
+  const auto dir = std::filesystem::temp_directory_path() / "qforge_external_data_test";
+  std::filesystem::create_directories(dir);
+  const float values[] = {9.0f, 1.5f, -2.5f};
+  std::ofstream(dir / "weights.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(values), sizeof(values));
+  onnx::TensorProto p;
+  p.set_data_type(onnx::TensorProto::FLOAT);
+  p.add_dims(2);
+  p.set_data_location(onnx::TensorProto::EXTERNAL);
+  for (auto [key, value] : {std::pair{"location", "weights.bin"}, {"offset", "4"}, {"length", "8"}}) {
+    auto* e = p.add_external_data();
+    e->set_key(key);
+    e->set_value(value);
+  }
+  auto t = tensor_from_proto(p, dir, "w");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->data<float>()[0], 1.5f);
+  EXPECT_EQ(t->data<float>()[1], -2.5f);
 }
 
 TEST(ImporterTest, NodeOutputDefinedTwiceIsRejected) {
