@@ -15,8 +15,14 @@ Result<std::string> read_file_bytes(const std::filesystem::path& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return invalid_input("{}: cannot open: {}", path.string(), std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return invalid_input("{}: read error", path.string());
+  // One sized read: large models (ResNet-50 is 100 MB) must not go through a char iterator.
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return invalid_input("{}: cannot stat: {}", path.string(), ec.message());
+  std::string bytes(size, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size)) {
+    return invalid_input("{}: read error", path.string());
+  }
   return bytes;
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -72,6 +73,15 @@ std::string compare(const Tensor& got, const Tensor& want, const std::string& na
   return {};
 }
 
+// The suite stores bfloat16 data as UINT16 tensors (numpy has no bfloat16): reinterpret the
+// bits when the graph declares bf16 there.
+Tensor as_declared(Tensor t, qf::DType declared) {
+  if (declared != qf::DType::kBF16 || t.dtype() != qf::DType::kU16) return t;
+  Tensor out(qf::DType::kBF16, t.shape());
+  std::memcpy(out.raw(), t.raw(), t.nbytes());
+  return out;
+}
+
 CaseResult run_case(const fs::path& case_dir) {
   auto model = qf::onnx_io::load_model(case_dir / "model.onnx");
   if (!model.ok()) {
@@ -98,7 +108,10 @@ CaseResult run_case(const fs::path& case_dir) {
     for (const fs::path& p : numbered_files(data, "input")) {
       auto t = qf::onnx_io::read_tensor_pb(p);
       if (!t.ok()) return {Outcome::kNotCovered, t.status().message()};
-      inputs.push_back(t->tensor);
+      const size_t index = inputs.size();
+      const qf::DType declared =
+          index < g.inputs.size() ? g.inputs[index]->dtype : qf::DType::kUndefined;
+      inputs.push_back(as_declared(t->tensor, declared));
     }
     auto outputs = executor->run(inputs);
     if (!outputs.ok()) {
@@ -114,7 +127,8 @@ CaseResult run_case(const fs::path& case_dir) {
     for (size_t i = 0; i < expected.size(); ++i) {
       auto want = qf::onnx_io::read_tensor_pb(expected[i]);
       if (!want.ok()) return {Outcome::kNotCovered, want.status().message()};
-      std::string mismatch = compare((*outputs)[i], want->tensor, g.outputs[i]->name);
+      const Tensor expected_tensor = as_declared(want->tensor, g.outputs[i]->dtype);
+      std::string mismatch = compare((*outputs)[i], expected_tensor, g.outputs[i]->name);
       if (!mismatch.empty()) return {Outcome::kFail, fmt::format("data set {}: {}", set, mismatch)};
     }
   }
