@@ -9,9 +9,9 @@ scripts/build.sh
 JOBS=$(nproc)
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
-# Sanitizers: only the targets and tests that parse untrusted input (models, tensors, CLI).
+# Sanitizers: the tests that parse input (models, tensors, CLI) and the conformance suite.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQFORGE_SANITIZE=ON >/dev/null
-cmake --build build-asan --target qforge qforge_unit_tests
+cmake --build build-asan --target qforge qforge_unit_tests qforge_cli_tests qforge_conformance
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L "unit|cli"
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L "unit|cli|conformance"
 echo "qforge: all tests passed"

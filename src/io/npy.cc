@@ -22,7 +22,8 @@ constexpr DescrPair kDescrs[] = {
     {"<f4", DType::kF32}, {"<f8", DType::kF64}, {"<f2", DType::kF16}, {"|i1", DType::kI8},
     {"|u1", DType::kU8},  {"<i2", DType::kI16}, {"<u2", DType::kU16}, {"<i4", DType::kI32},
     {"<u4", DType::kU32}, {"<i8", DType::kI64}, {"<u8", DType::kU64}, {"|b1", DType::kBool},
-    {"<V2", DType::kBF16},  // numpy has no bfloat16; ml_dtypes writes it as 2-byte void
+    // numpy has no bfloat16: such arrays travel as 2-byte void ('|V2'; '<V2' read too).
+    {"|V2", DType::kBF16},  {"<V2", DType::kBF16},
 };
 
 // Returns the text of a dict entry's value in the header: `'descr': '<f4'` -> `'<f4'`.

@@ -65,6 +65,18 @@ TEST(ConcatTest, MissingAxisIsAnError) {
   EXPECT_NE(m.status().message().find("'axis' is required"), std::string::npos);
 }
 
+TEST(ConcatTest, ScalarsHaveNoAxisToJoin) {
+  ModelBuilder b(13);
+  b.input("a", TensorProto::FLOAT, {});
+  testing::set_int_attr(b.node("Concat", {"a", "a"}, {"y"}, "cat"), "axis", 0);
+  untyped_output(b, "y");
+  auto m = testing::import(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("node 'cat' (Concat): axis 0 given for a scalar"),
+            std::string::npos)
+      << m.status().message();
+}
+
 // Split-11 gives the sizes as an attribute; import makes them input 1.
 TEST(SplitTest, OldSplitAttributeBecomesAnInput) {
   ModelBuilder b(11);

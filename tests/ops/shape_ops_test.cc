@@ -178,6 +178,16 @@ TEST(ShapeOpsTest, SqueezeOfADimOtherThanOneIsAnError) {
       << m.status().message();
 }
 
+TEST(ShapeOpsTest, SqueezeOfAScalarIsAnError) {
+  ModelBuilder b(11);
+  b.input("x", TensorProto::FLOAT, {});
+  testing::set_ints_attr(b.node("Squeeze", {"x"}, {"y"}, "sq"), "axes", {0});
+  untyped_output(b, "y");
+  auto m = testing::import(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidInput);
+}
+
 TEST(ShapeOpsTest, SqueezeWithoutAxesNeedsKnownDims) {
   ModelBuilder b(13);
   b.input("x", TensorProto::FLOAT, {1, 3, 1});
