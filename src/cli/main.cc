@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   qf::cli::add_run_command(app, dispatch);
   qf::cli::add_inspect_command(app, dispatch);
   qf::cli::add_eval_command(app, dispatch);
+  qf::cli::add_ops_command(app, dispatch);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

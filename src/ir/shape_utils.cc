@@ -95,4 +95,19 @@ std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t i
   return ctx.in(input).value->to_int64_vector();
 }
 
+Status check_element_count(const InferContext& ctx, const SymShape& shape) {
+  constexpr int64_t kMaxElements = int64_t{1} << 56;
+  for (const Dim& d : shape) {
+    if (d.is_known() && d.value == 0) return {};
+  }
+  int64_t n = 1;
+  for (const Dim& d : shape) {
+    if (!d.is_known()) continue;
+    if (__builtin_mul_overflow(n, d.value, &n) || n > kMaxElements) {
+      return ctx.error("output shape {} has too many elements", sym_shape_str(shape));
+    }
+  }
+  return {};
+}
+
 }  // namespace qf::ir

@@ -31,4 +31,10 @@ std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& target);
 // Reads an int64 list from a constant/known input (axes, pads, shape ...): nullopt if unknown.
 std::optional<std::vector<int64_t>> known_ints(const InferContext& ctx, size_t input);
 
+// Error naming the node when the known dims of `shape` multiply past what a tensor can index
+// (2^56 elements, so that the byte size of any element type fits int64). Shape functions whose
+// output dims come from input data (Reshape, Expand, Tile, Pad, Resize ...) call it so that
+// hostile values fail cleanly instead of overflowing.
+Status check_element_count(const InferContext& ctx, const SymShape& shape);
+
 }  // namespace qf::ir

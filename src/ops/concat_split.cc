@@ -163,6 +163,7 @@ Result<std::vector<int64_t>> split_sizes(const Ctx& ctx, const std::vector<int64
     int64_t sum = 0;
     for (int64_t s : *given) {
       if (s < 0) return ctx.error("'split' has negative size {}", s);
+      if (s > dim) return ctx.error("'split' size {} exceeds the axis size {}", s, dim);
       sum += s;
     }
     if (sum != dim) {

@@ -75,7 +75,9 @@ Status constant_of_shape_infer(ir::InferContext& ctx) {
     for (int64_t d : *dims) {
       if (d < 0) return ctx.error("shape has negative dim {}", d);
     }
-    ctx.set_output(0, fill.dtype(), ir::to_sym_shape(*dims));
+    const SymShape out = ir::to_sym_shape(*dims);
+    QF_RETURN_IF_ERROR(ir::check_element_count(ctx, out));
+    ctx.set_output(0, fill.dtype(), out);
     return {};
   }
   const std::optional<SymShape>& s = ctx.in(0).shape;

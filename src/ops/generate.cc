@@ -125,13 +125,18 @@ Status tile_infer(ir::InferContext& ctx) {
     const int64_t r = (*repeats)[i];
     if (r < 0) return ctx.error("repeats has negative entry {}", r);
     if (out[i].is_known()) {
-      out[i] = Dim::known(out[i].value * r);
+      int64_t n = 0;
+      if (__builtin_mul_overflow(out[i].value, r, &n)) {
+        return ctx.error("repeats {} of axis {} overflow", r, i);
+      }
+      out[i] = Dim::known(n);
     } else if (r == 0) {
       out[i] = Dim::known(0);
     } else if (r != 1) {
       out[i] = Dim{};
     }
   }
+  QF_RETURN_IF_ERROR(ir::check_element_count(ctx, out));
   ctx.set_output(0, dtype, std::move(out));
   return {};
 }

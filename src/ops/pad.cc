@@ -97,9 +97,12 @@ Status pad_infer(ir::InferContext& ctx) {
   QF_ASSIGN_OR_RETURN(auto be, full_pads(ctx, *pads, axes, static_cast<int64_t>(in->size())));
   SymShape out = *in;
   for (size_t d = 0; d < out.size(); ++d) {
-    const int64_t extra = be.first[d] + be.second[d];
+    int64_t extra = 0, size = 0;
+    if (__builtin_add_overflow(be.first[d], be.second[d], &extra) ||
+        (out[d].is_known() && __builtin_add_overflow(out[d].value, extra, &size))) {
+      return ctx.error("pads {} and {} of axis {} overflow", be.first[d], be.second[d], d);
+    }
     if (out[d].is_known()) {
-      const int64_t size = out[d].value + extra;
       if (size < 0) {
         return ctx.error("pads {} and {} crop more than the {} elements of axis {}", be.first[d],
                          be.second[d], out[d].value, d);
@@ -109,6 +112,7 @@ Status pad_infer(ir::InferContext& ctx) {
       out[d] = Dim{};
     }
   }
+  QF_RETURN_IF_ERROR(ir::check_element_count(ctx, out));
   ctx.set_output(0, dtype, std::move(out));
   return {};
 }

@@ -295,6 +295,7 @@ Status resize_infer(ir::InferContext& ctx) {
     return {};
   }
   QF_ASSIGN_OR_RETURN(Geometry g, resize_geometry(ctx.node, a, *in, scales, sizes));
+  QF_RETURN_IF_ERROR(ir::check_element_count(ctx, g.out));
   ctx.set_output(0, dtype, std::move(g.out));
   return {};
 }

@@ -38,18 +38,21 @@ Status copy_input(ir::KernelContext& ctx) {
 // Product of dims [begin, end): known when every factor is (or one is 0); a single symbolic dim
 // among known 1s keeps its symbol (N x 1 x 1 -> N); anything else is unknown.
 Dim dims_product(const SymShape& s, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    if (s[i].is_known() && s[i].value == 0) return Dim::known(0);
+  }
   int64_t known = 1;
   size_t unknown = 0;
   const Dim* last_unknown = nullptr;
   for (size_t i = begin; i < end; ++i) {
-    if (s[i].is_known()) {
-      known *= s[i].value;
-    } else {
+    if (!s[i].is_known()) {
       ++unknown;
       last_unknown = &s[i];
+    } else if (__builtin_mul_overflow(known, s[i].value, &known)) {
+      return Dim{};  // declared dims too large to multiply: leave the product unknown
     }
   }
-  if (unknown == 0 || known == 0) return Dim::known(known);
+  if (unknown == 0) return Dim::known(known);
   if (unknown == 1 && known == 1) return *last_unknown;
   return Dim{};
 }
@@ -145,7 +148,7 @@ Result<Dim> infer_minus_one(const ir::InferContext& ctx, const SymShape& in, con
   std::vector<std::string> in_symbols, out_symbols;
   for (const Dim& d : in) {
     if (d.is_known()) {
-      in_known *= d.value;
+      if (__builtin_mul_overflow(in_known, d.value, &in_known)) return Dim{};
     } else if (d.symbol.empty()) {
       return Dim{};
     } else {
@@ -156,7 +159,7 @@ Result<Dim> infer_minus_one(const ir::InferContext& ctx, const SymShape& in, con
     if (i == minus_one_at) continue;
     const Dim& d = out[i];
     if (d.is_known()) {
-      out_known *= d.value;
+      if (__builtin_mul_overflow(out_known, d.value, &out_known)) return Dim{};
     } else if (d.symbol.empty()) {
       return Dim{};
     } else {
@@ -230,15 +233,16 @@ Status reshape_infer(ir::InferContext& ctx) {
   if (allowzero && has_zero && minus_one_at) {
     return ctx.error("target shape has both 0 and -1 while allowzero is set");
   }
+  QF_RETURN_IF_ERROR(ir::check_element_count(ctx, out));
   if (in) {
     if (minus_one_at) {
       QF_ASSIGN_OR_RETURN(out[*minus_one_at], infer_minus_one(ctx, *in, out, *minus_one_at));
     } else {
-      const auto a = ir::to_concrete(*in);
-      const auto b = ir::to_concrete(out);
-      if (a && b && shape_numel(*a) != shape_numel(*b)) {
-        return ctx.error("cannot reshape {} ({} elements) to {} ({} elements)", shape_str(*a),
-                         shape_numel(*a), shape_str(*b), shape_numel(*b));
+      const Dim a = dims_product(*in, 0, in->size());
+      const Dim b = dims_product(out, 0, out.size());
+      if (a.is_known() && b.is_known() && a.value != b.value) {
+        return ctx.error("cannot reshape {} ({} elements) to {} ({} elements)",
+                         ir::sym_shape_str(in), a.value, ir::sym_shape_str(out), b.value);
       }
     }
   }
@@ -419,6 +423,7 @@ Status expand_infer(ir::InferContext& ctx) {
   }
   if (target) {
     QF_ASSIGN_OR_RETURN(SymShape out, ir::broadcast_shapes(ctx, *in, ir::to_sym_shape(*target)));
+    QF_RETURN_IF_ERROR(ir::check_element_count(ctx, out));
     ctx.set_output(0, dtype, std::move(out));
     return {};
   }

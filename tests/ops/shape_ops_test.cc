@@ -133,6 +133,20 @@ TEST(ShapeOpsTest, ReshapeErrorsNameTheNode) {
       << n.status().message();
 }
 
+// Target shapes come from data: absurd values must fail cleanly, not overflow.
+TEST(ShapeOpsTest, HugeTargetShapesAreRejected) {
+  ModelBuilder b(14);
+  b.input("x", TensorProto::FLOAT, {2, 6});
+  b.initializer("huge", Tensor::from_vector<int64_t>({3}, {int64_t{1} << 62, 2, 6}));
+  b.node("Expand", {"x", "huge"}, {"y"}, "ex");
+  untyped_output(b, "y");
+  auto m = testing::import(b);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(m.status().message().find("node 'ex' (Expand): output shape"), std::string::npos)
+      << m.status().message();
+}
+
 TEST(ShapeOpsTest, ReshapeAllowZeroMakesAnEmptyDim) {
   ModelBuilder b(14);
   b.input("x", TensorProto::FLOAT, {0, 3});
