@@ -13,6 +13,7 @@
 #include "ir/graph.h"
 #include "onnx/importer.h"
 #include "qforge/status.h"
+#include "runtime/engine.h"
 
 namespace qf::cli {
 
@@ -30,6 +31,12 @@ void add_ops_command(CLI::App& app, Dispatch& dispatch);
 
 // `--shape NAME=1x3x224x224` options, parsed.
 Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::string>& specs);
+
+// `--backend NAME` and `--precision P`, shared by every command that builds an engine.
+void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision);
+Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
+                                                      const std::string& backend,
+                                                      const std::string& precision);
 
 // Fixes dynamic input dims to the given shapes and re-runs shape inference.
 Status apply_input_shapes(ir::Graph& graph, const std::map<std::string, Shape>& shapes);

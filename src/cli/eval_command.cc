@@ -2,9 +2,9 @@
 // classifier over a labelled data set (IDX or .npy), in batches.
 #include <chrono>
 
-#include "backends/reference/executor.h"
 #include "cli/command.h"
 #include "data/dataset.h"
+#include "runtime/engine.h"
 
 namespace qf::cli {
 namespace {
@@ -15,15 +15,18 @@ struct EvalOptions {
   std::string labels;
   int64_t batch = 100;
   int64_t limit = 0;
+  std::string backend = "reference";
+  std::string precision = "fp32";
 };
 
 Status eval_model(const EvalOptions& opt) {
   QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
-  ir::Graph& g = *model.graph;
-  if (g.inputs.size() != 1 || g.outputs.empty()) {
+  if (model.graph->inputs.size() != 1 || model.graph->outputs.empty()) {
     return unsupported("eval needs a model with one input and a logits output");
   }
-  QF_ASSIGN_OR_RETURN(reference::Executor executor, reference::Executor::create(g));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      build_engine(std::move(model.graph), opt.backend, opt.precision));
+  const ir::Graph& g = engine->graph();
   QF_ASSIGN_OR_RETURN(Tensor samples, data::load_samples(opt.data));
   QF_ASSIGN_OR_RETURN(Tensor labels, data::load_labels(opt.labels));
   if (labels.dim(0) != samples.dim(0)) {
@@ -50,7 +53,7 @@ Status eval_model(const EvalOptions& opt) {
     shape[0] = end - begin;
     QF_ASSIGN_OR_RETURN(Tensor x, data::slice_batch(samples, begin, end, shape));
     const auto start = std::chrono::steady_clock::now();
-    QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, executor.run({x}));
+    QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, engine->run({x}));
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const Tensor& logits = outputs[0];
     if (logits.dtype() != DType::kF32 || logits.rank() != 2 || logits.dim(0) != end - begin) {
@@ -63,7 +66,9 @@ Status eval_model(const EvalOptions& opt) {
   }
   if (seen == 0) return invalid_input("no complete batch of {} samples to evaluate", batch);
   fmt::print("model:    {}\n", opt.model);
-  fmt::print("data:     {} ({} samples, batch {}, reference backend)\n", opt.data, seen, batch);
+  fmt::print("data:     {} ({} samples, batch {})\n", opt.data, seen, batch);
+  fmt::print("engine:   {} backend, {} ({})\n", engine->info().backend,
+             runtime::precision_name(engine->info().precision), engine->info().compute);
   fmt::print("top-1:    {:.2f}%\n", 100.0 * double(top1) / double(seen));
   fmt::print("top-5:    {:.2f}%\n", 100.0 * double(top5) / double(seen));
   fmt::print("time:     {:.3f} s inference, {:.3f} ms/sample, {:.0f} samples/s\n", seconds,
@@ -81,6 +86,7 @@ void add_eval_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--labels", opt->labels, "Labels: IDX, .npy of integers or .txt")->required();
   cmd->add_option("--batch", opt->batch, "Batch size for dynamic-batch models")->capture_default_str();
   cmd->add_option("--limit", opt->limit, "Evaluate only the first N samples");
+  add_engine_options(*cmd, opt->backend, opt->precision);
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return eval_model(*opt); }; });
 }
 

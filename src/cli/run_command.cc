@@ -2,10 +2,10 @@
 #include <filesystem>
 #include <random>
 
-#include "backends/reference/executor.h"
 #include "cli/command.h"
 #include "io/npy.h"
 #include "io/tensor_file.h"
+#include "runtime/engine.h"
 
 namespace qf::cli {
 namespace {
@@ -16,6 +16,7 @@ struct RunOptions {
   std::vector<std::string> shapes;
   std::string output_dir = ".";
   std::string backend = "reference";
+  std::string precision = "fp32";
   uint64_t seed = 0;
 };
 
@@ -92,15 +93,12 @@ Result<Tensor> random_input(const ir::Value& input, std::mt19937_64& rng) {
 }
 
 Status run_model(const RunOptions& opt) {
-  if (opt.backend != "reference") {
-    return unsupported("--backend {}: only the reference backend exists in this build",
-                       opt.backend);
-  }
   QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
-  ir::Graph& g = *model.graph;
   QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
-  QF_RETURN_IF_ERROR(apply_input_shapes(g, shapes));
-  QF_ASSIGN_OR_RETURN(reference::Executor executor, reference::Executor::create(g));
+  QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      build_engine(std::move(model.graph), opt.backend, opt.precision));
+  const ir::Graph& g = engine->graph();
 
   QF_ASSIGN_OR_RETURN(std::vector<Tensor> inputs, bind_inputs(g, opt.inputs));
   std::mt19937_64 rng(opt.seed);
@@ -109,7 +107,7 @@ Status run_model(const RunOptions& opt) {
       QF_ASSIGN_OR_RETURN(inputs[i], random_input(*g.inputs[i], rng));
     }
   }
-  QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, executor.run(inputs));
+  QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, engine->run(inputs));
 
   // Everything is computed before the first byte is written: a failure leaves no partial output.
   std::error_code ec;
@@ -135,7 +133,7 @@ void add_run_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("-o,--output-dir", opt->output_dir, "Directory for <output>.npy files")
       ->capture_default_str();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
-  cmd->add_option("--backend", opt->backend, "Backend: reference")->capture_default_str();
+  add_engine_options(*cmd, opt->backend, opt->precision);
   cmd->add_option("--seed", opt->seed, "Seed for generated inputs")->capture_default_str();
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return run_model(*opt); }; });
 }

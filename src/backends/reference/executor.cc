@@ -1,5 +1,6 @@
 #include "backends/reference/executor.h"
 
+#include <new>
 #include <unordered_map>
 
 #include "ir/op_registry.h"
@@ -63,7 +64,13 @@ Result<std::vector<Tensor>> Executor::run(const std::vector<Tensor>& inputs) con
         return internal_error("{}: shape function left output {} undetermined at run time",
                               node.label(), i);
       }
-      outputs[i] = Tensor(o.dtype, *shape);
+      try {
+        outputs[i] = Tensor(o.dtype, *shape);
+      } catch (const std::bad_alloc&) {
+        return invalid_input("{}: output {} of shape {} ({} bytes) cannot be allocated",
+                             node.label(), i, shape_str(*shape),
+                             shape_numel(*shape) * static_cast<int64_t>(dtype_size(o.dtype)));
+      }
     }
     ir::KernelContext kctx{node, in_tensors, outputs};
     QF_RETURN_IF_ERROR(def->reference(kctx));

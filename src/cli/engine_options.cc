@@ -1,0 +1,28 @@
+#include <fmt/ranges.h>
+
+#include "cli/command.h"
+
+namespace qf::cli {
+
+void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision) {
+  std::vector<std::string> names;
+  for (const runtime::Backend* b : runtime::all_backends()) names.emplace_back(b->name());
+  cmd.add_option("--backend", backend, fmt::format("Backend: {}", fmt::join(names, ", ")))
+      ->capture_default_str();
+  cmd.add_option("--precision", precision, "Precision: fp32, tf32, fp16, bf16, int8")
+      ->capture_default_str();
+}
+
+Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
+                                                      const std::string& backend,
+                                                      const std::string& precision) {
+  const runtime::Backend* b = runtime::find_backend(backend);
+  if (!b) return usage_error("--backend {}: no such backend in this build", backend);
+  QF_ASSIGN_OR_RETURN(runtime::Precision p, runtime::parse_precision(precision));
+  if (!b->supports(p)) {
+    return unsupported("the {} backend does not support {} on this machine", backend, precision);
+  }
+  return b->build(std::move(graph), runtime::BuildOptions{p, 0});
+}
+
+}  // namespace qf::cli

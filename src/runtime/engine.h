@@ -1,0 +1,71 @@
+// Engine and Backend: what every backend (reference, cpu, cuda) builds and runs.
+//
+// A Backend turns an imported graph into an Engine for one precision; the Engine runs it.
+// EngineInfo says honestly what runs: the precision asked for, what the kernels really compute
+// in (e.g. "fp16 storage, fp32 compute"), the ISA, and one kernel name per layer, so reports
+// and tests can tell real acceleration from a conversion.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/graph.h"
+#include "qforge/status.h"
+#include "qforge/tensor.h"
+
+namespace qf::runtime {
+
+enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
+
+std::string_view precision_name(Precision p);  // "fp32", "tf32", "fp16", "bf16", "int8"
+Result<Precision> parse_precision(std::string_view name);
+
+struct KernelInfo {
+  std::string node;  // the (first) source node the kernel implements
+  std::string op;    // op type, or the fused pattern ("Conv+Relu")
+  std::string impl;  // kernel name with its type signature, e.g. "reference_f32"
+};
+
+struct EngineInfo {
+  std::string backend;
+  Precision precision = Precision::kFP32;
+  std::string compute;  // what the arithmetic really is, in words
+  std::string isa;      // instruction set the kernels were chosen for
+  int64_t weights_bytes = 0;
+  int64_t activation_bytes = 0;  // peak live activations (0 when not planned)
+  std::vector<KernelInfo> kernels;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const EngineInfo& info() const = 0;
+  // The graph the engine was built from: input/output names, types and (symbolic) shapes.
+  virtual const ir::Graph& graph() const = 0;
+  // `inputs` in the order of graph().inputs; outputs in the order of graph().outputs.
+  virtual Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) = 0;
+};
+
+struct BuildOptions {
+  Precision precision = Precision::kFP32;
+  int threads = 0;  // 0: all cores
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual bool supports(Precision p) const = 0;
+  // Takes ownership of the graph: building may rewrite it (fusion, folding, layouts).
+  virtual Result<std::unique_ptr<Engine>> build(std::unique_ptr<ir::Graph> graph,
+                                                const BuildOptions& options) const = 0;
+};
+
+// The backends compiled into this build, by name ("reference", "cpu", "cuda").
+const Backend* find_backend(std::string_view name);
+std::vector<const Backend*> all_backends();
+bool register_backend(const Backend* backend);
+
+}  // namespace qf::runtime
