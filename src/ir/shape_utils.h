@@ -13,6 +13,14 @@ namespace qf::ir {
 Result<int> normalize_axis(const InferContext& ctx, int64_t axis, int64_t rank);
 Result<int> normalize_axis(const KernelContext& ctx, int64_t axis, int64_t rank);
 
+// normalize_axis lets axis 0 name a scalar (ops that treat a scalar as one element); ops that
+// index a real dimension use dim_axis, for which a scalar has no axis at all.
+template <typename Ctx>
+Result<int> dim_axis(const Ctx& ctx, int64_t axis, int64_t rank) {
+  if (rank == 0) return ctx.error("axis {} given for a scalar (rank 0) tensor", axis);
+  return normalize_axis(ctx, axis, rank);
+}
+
 // Multidirectional (numpy) broadcasting of two symbolic shapes. A symbolic dim against 1 keeps
 // the symbol; against another unknown dim the result is unknown. Incompatible sizes: error.
 Result<SymShape> broadcast_shapes(const InferContext& ctx, const SymShape& a, const SymShape& b);

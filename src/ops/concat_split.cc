@@ -10,14 +10,6 @@ namespace {
 using ir::Dim;
 using ir::SymShape;
 
-// ir::normalize_axis lets axis 0 name a scalar (for ops that see scalars as one element); the
-// ops here index a real dim, which a scalar does not have.
-template <typename Ctx>
-Result<int> dim_axis(const Ctx& ctx, int64_t axis, int64_t rank) {
-  if (rank == 0) return ctx.error("axis {} given for a scalar (rank 0) tensor", axis);
-  return ir::normalize_axis(ctx, axis, rank);
-}
-
 // Elements in the dims after `axis`, and index combinations of the dims before it.
 int64_t inner_size(const Shape& s, size_t axis) {
   int64_t n = 1;
@@ -65,7 +57,7 @@ Status concat_infer(ir::InferContext& ctx) {
     ctx.set_output(0, dtype, std::nullopt);
     return {};
   }
-  QF_ASSIGN_OR_RETURN(int axis, dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(*rank)));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(*rank)));
   SymShape out(*rank);
   int64_t axis_sum = 0;
   bool axis_known = true;
@@ -109,7 +101,7 @@ Status concat_infer(ir::InferContext& ctx) {
 Status concat_reference(ir::KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const size_t rank = y.shape().size();
-  QF_ASSIGN_OR_RETURN(int axis, dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(rank)));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(rank)));
   const size_t a = static_cast<size_t>(axis);
   const size_t esize = dtype_size(y.dtype());
   const int64_t outer = outer_size(y.shape(), a);
@@ -202,7 +194,7 @@ Status split_infer(ir::InferContext& ctx) {
     return {};
   }
   QF_ASSIGN_OR_RETURN(
-      int axis, dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(in->size())));
+      int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(in->size())));
   const Dim& dim = (*in)[static_cast<size_t>(axis)];
   const auto given = ctx.has_input(1) ? ir::known_ints(ctx, 1) : std::nullopt;
   std::vector<Dim> parts(n);
@@ -227,7 +219,7 @@ Status split_infer(ir::InferContext& ctx) {
 
 Status split_reference(ir::KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
-  QF_ASSIGN_OR_RETURN(int axis, dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
   const size_t a = static_cast<size_t>(axis);
   const size_t esize = dtype_size(x.dtype());
   const int64_t outer = outer_size(x.shape(), a);

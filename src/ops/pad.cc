@@ -13,14 +13,6 @@ namespace {
 using ir::Dim;
 using ir::SymShape;
 
-// ir::normalize_axis lets axis 0 name a scalar (for ops that see scalars as one element); the
-// ops here index a real dim, which a scalar does not have.
-template <typename Ctx>
-Result<int> dim_axis(const Ctx& ctx, int64_t axis, int64_t rank) {
-  if (rank == 0) return ctx.error("axis {} given for a scalar (rank 0) tensor", axis);
-  return ir::normalize_axis(ctx, axis, rank);
-}
-
 Status pad_canonicalize(ir::Node& node, ir::Graph& g) {
   if (node.has_input(1)) return {};
   const char* name = node.attrs.has("pads") ? "pads" : "paddings";
@@ -70,7 +62,7 @@ Result<std::pair<std::vector<int64_t>, std::vector<int64_t>>> full_pads(
   std::vector<int64_t> begin(static_cast<size_t>(rank), 0), end(static_cast<size_t>(rank), 0);
   std::vector<bool> seen(static_cast<size_t>(rank), false);
   for (size_t i = 0; i < n; ++i) {
-    QF_ASSIGN_OR_RETURN(int a, dim_axis(ctx, axis_list[i], rank));
+    QF_ASSIGN_OR_RETURN(int a, ir::dim_axis(ctx, axis_list[i], rank));
     if (seen[static_cast<size_t>(a)]) return ctx.error("axis {} is padded twice", a);
     seen[static_cast<size_t>(a)] = true;
     begin[static_cast<size_t>(a)] = pads[i];

@@ -15,14 +15,6 @@ namespace {
 using ir::Dim;
 using ir::SymShape;
 
-// ir::normalize_axis lets axis 0 name a scalar (for ops that see scalars as one element); the
-// ops here index a real dim, which a scalar does not have.
-template <typename Ctx>
-Result<int> dim_axis(const Ctx& ctx, int64_t axis, int64_t rank) {
-  if (rank == 0) return ctx.error("axis {} given for a scalar (rank 0) tensor", axis);
-  return ir::normalize_axis(ctx, axis, rank);
-}
-
 // The kernel of every op whose output holds input 0's elements in the same order.
 Status copy_input(ir::KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -299,7 +291,7 @@ Result<std::vector<int>> normalize_axes(const ir::InferContext& ctx,
                                         const std::vector<int64_t>& axes, int64_t rank) {
   std::vector<int> out;
   for (int64_t a : axes) {
-    QF_ASSIGN_OR_RETURN(int n, dim_axis(ctx, a, rank));
+    QF_ASSIGN_OR_RETURN(int n, ir::dim_axis(ctx, a, rank));
     if (std::find(out.begin(), out.end(), n) != out.end()) {
       return ctx.error("axis {} is given twice", a);
     }

@@ -11,14 +11,6 @@ namespace {
 using ir::Dim;
 using ir::SymShape;
 
-// ir::normalize_axis lets axis 0 name a scalar (for ops that see scalars as one element); the
-// ops here index a real dim, which a scalar does not have.
-template <typename Ctx>
-Result<int> dim_axis(const Ctx& ctx, int64_t axis, int64_t rank) {
-  if (rank == 0) return ctx.error("axis {} given for a scalar (rank 0) tensor", axis);
-  return ir::normalize_axis(ctx, axis, rank);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Slice. Before opset 10 starts/ends/axes were attributes (and steps did not exist);
 // canonicalisation turns them into inputs 1..3.
@@ -92,7 +84,7 @@ Result<SliceParams> slice_params(const Ctx& ctx, std::vector<int64_t> starts,
                      starts.size(), ends.size(), axes->size(), steps->size());
   }
   for (size_t i = 0; i < axes->size(); ++i) {
-    QF_ASSIGN_OR_RETURN(int a, dim_axis(ctx, (*axes)[i], rank));
+    QF_ASSIGN_OR_RETURN(int a, ir::dim_axis(ctx, (*axes)[i], rank));
     if (std::find(p.axes.begin(), p.axes.end(), a) != p.axes.end()) {
       return ctx.error("axis {} is sliced twice", a);
     }
@@ -128,7 +120,7 @@ Status slice_infer(ir::InferContext& ctx) {
     SymShape out = *in;
     if (axes) {
       for (int64_t a : *axes) {
-        QF_ASSIGN_OR_RETURN(int n, dim_axis(ctx, a, rank));
+        QF_ASSIGN_OR_RETURN(int n, ir::dim_axis(ctx, a, rank));
         out[static_cast<size_t>(n)] = Dim{};
       }
     } else {
@@ -228,7 +220,7 @@ Status gather_infer(ir::InferContext& ctx) {
     return {};
   }
   QF_ASSIGN_OR_RETURN(
-      int axis, dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())));
+      int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())));
   if (data->empty()) return ctx.error("data must have rank >= 1");
   SymShape out(data->begin(), data->begin() + axis);
   out.insert(out.end(), indices->begin(), indices->end());
@@ -241,7 +233,7 @@ Status gather_reference(ir::KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& ind = ctx.in(1);
   Tensor& y = ctx.out(0);
-  QF_ASSIGN_OR_RETURN(int axis, dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
   const size_t a = static_cast<size_t>(axis);
   const std::vector<int64_t> indices = ind.to_int64_vector();
   const int64_t dim = x.shape()[a];
@@ -285,7 +277,7 @@ Status gather_elements_infer(ir::InferContext& ctx) {
                        indices->size());
     }
     QF_RETURN_IF_ERROR(
-        dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())).status());
+        ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())).status());
   }
   ctx.set_output(0, ctx.in(0).dtype, indices);
   return {};
@@ -295,7 +287,7 @@ Status gather_elements_reference(ir::KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& ind = ctx.in(1);
   Tensor& y = ctx.out(0);
-  QF_ASSIGN_OR_RETURN(int axis, dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), x.rank()));
   const size_t a = static_cast<size_t>(axis);
   const size_t rank = static_cast<size_t>(x.rank());
   for (size_t d = 0; d < rank; ++d) {
