@@ -131,6 +131,12 @@ T saturating_cast(double v) {
   }
 }
 
+// Copies the strided view of `x` that starts at element `base` and steps `strides[d]` elements
+// along output dim d into the contiguous `y`. Transpose (permuted strides), Slice (scaled strides
+// from an offset) and Expand (zero strides) are this one copy.
+Status copy_strided_view(const ir::KernelContext& ctx, const Tensor& x, Tensor& y, int64_t base,
+                         const std::vector<int64_t>& strides);
+
 // Shape function for ops whose single output has the type and shape of input 0.
 Status infer_same_as_input(ir::InferContext& ctx);
 

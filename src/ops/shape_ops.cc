@@ -439,25 +439,7 @@ Status expand_reference(ir::KernelContext& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
   const std::vector<int64_t> strides = ir::broadcast_strides(x.shape(), y.shape());
-  const Shape& out_shape = y.shape();
-  const bool ok = visit_dtype(x.dtype(), [&]<typename T>() {
-    const T* src = x.data<T>();
-    T* dst = y.data<T>();
-    std::vector<int64_t> idx(out_shape.size(), 0);
-    int64_t offset = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      dst[i] = src[offset];
-      for (size_t d = out_shape.size(); d-- > 0;) {
-        ++idx[d];
-        offset += strides[d];
-        if (idx[d] < out_shape[d]) break;
-        offset -= strides[d] * out_shape[d];
-        idx[d] = 0;
-      }
-    }
-  });
-  if (!ok) return ctx.error("input has no element type");
-  return {};
+  return copy_strided_view(ctx, x, y, 0, strides);
 }
 
 QF_REGISTER_OP(

@@ -170,25 +170,7 @@ Status slice_reference(ir::KernelContext& ctx) {
     base += slices[d].start * in_strides[d];
     strides[d] = slices[d].step * in_strides[d];
   }
-  const Shape& out_shape = y.shape();
-  const bool ok = visit_dtype(x.dtype(), [&]<typename T>() {
-    const T* src = x.data<T>();
-    T* dst = y.data<T>();
-    std::vector<int64_t> idx(rank, 0);
-    int64_t offset = base;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      dst[i] = src[offset];
-      for (size_t d = rank; d-- > 0;) {
-        ++idx[d];
-        offset += strides[d];
-        if (idx[d] < out_shape[d]) break;
-        offset -= strides[d] * out_shape[d];
-        idx[d] = 0;
-      }
-    }
-  });
-  if (!ok) return ctx.error("input has no element type");
-  return {};
+  return copy_strided_view(ctx, x, y, base, strides);
 }
 
 QF_REGISTER_OP({.op_type = "Slice",

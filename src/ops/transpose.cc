@@ -54,28 +54,10 @@ Status transpose_reference(ir::KernelContext& ctx) {
   QF_ASSIGN_OR_RETURN(std::vector<int64_t> perm, permutation(ctx, x.shape().size()));
   // Walking the output in order, the input offset advances by the stride of the permuted dim.
   const std::vector<int64_t> in_strides = ir::strides_of(x.shape());
-  const Shape& out_shape = y.shape();
-  const size_t rank = out_shape.size();
+  const size_t rank = y.shape().size();
   std::vector<int64_t> strides(rank);
   for (size_t i = 0; i < rank; ++i) strides[i] = in_strides[static_cast<size_t>(perm[i])];
-  const bool ok = visit_dtype(x.dtype(), [&]<typename T>() {
-    const T* src = x.data<T>();
-    T* dst = y.data<T>();
-    std::vector<int64_t> idx(rank, 0);
-    int64_t offset = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      dst[i] = src[offset];
-      for (size_t d = rank; d-- > 0;) {
-        ++idx[d];
-        offset += strides[d];
-        if (idx[d] < out_shape[d]) break;
-        offset -= strides[d] * out_shape[d];
-        idx[d] = 0;
-      }
-    }
-  });
-  if (!ok) return ctx.error("input has no element type");
-  return {};
+  return copy_strided_view(ctx, x, y, 0, strides);
 }
 
 QF_REGISTER_OP({.op_type = "Transpose",
