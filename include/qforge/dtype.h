@@ -77,9 +77,11 @@ QF_DTYPE_TRAITS(kBool, bool)
 
 template <typename T>
 constexpr DType dtype_of();
-#define QF_DTYPE_OF(ctype, tag) \
-  template <>                   \
-  constexpr DType dtype_of<ctype>() { return DType::tag; }
+#define QF_DTYPE_OF(ctype, tag)       \
+  template <>                         \
+  constexpr DType dtype_of<ctype>() { \
+    return DType::tag;                \
+  }
 QF_DTYPE_OF(float, kF32)
 QF_DTYPE_OF(double, kF64)
 QF_DTYPE_OF(f16_t, kF16)
@@ -100,8 +102,8 @@ QF_DTYPE_OF(bool, kBool)
 template <typename Fn>
 bool visit_dtype(DType t, Fn&& fn) {
   switch (t) {
-#define QF_VISIT_CASE(tag)                                      \
-  case DType::tag:                                              \
+#define QF_VISIT_CASE(tag)                                             \
+  case DType::tag:                                                     \
     fn.template operator()<typename dtype_traits<DType::tag>::type>(); \
     return true;
     QF_VISIT_CASE(kF32)

@@ -66,7 +66,7 @@ Status internal_error(fmt::format_string<Args...> f, Args&&... args) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : data_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : data_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(data_); }
@@ -92,10 +92,10 @@ class [[nodiscard]] Result {
 #define QF_CONCAT(a, b) QF_CONCAT_INNER(a, b)
 
 // Returns early from the enclosing function when `expr` (a Status) is not ok.
-#define QF_RETURN_IF_ERROR(expr)                     \
-  do {                                               \
-    ::qf::Status qf_status_ = (expr);                \
-    if (!qf_status_.ok()) return qf_status_;         \
+#define QF_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::qf::Status qf_status_ = (expr);        \
+    if (!qf_status_.ok()) return qf_status_; \
   } while (0)
 
 // `QF_ASSIGN_OR_RETURN(auto x, f())` binds the value of a Result or returns its Status.

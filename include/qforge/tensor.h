@@ -69,6 +69,10 @@ class Tensor {
     return {data<T>(), static_cast<size_t>(numel())};
   }
 
+  // A tensor over memory it does not allocate: `storage` (e.g. an aliasing shared_ptr into an
+  // activation arena) must hold nbytes() bytes and stay valid while the tensor is used.
+  static Tensor view(DType dtype, Shape shape, std::shared_ptr<std::byte[]> storage);
+
   // Same buffer viewed with another shape of equal element count.
   Tensor reshaped(Shape shape) const;
   Tensor clone() const;

@@ -28,6 +28,8 @@ void add_run_command(CLI::App& app, Dispatch& dispatch);
 void add_inspect_command(CLI::App& app, Dispatch& dispatch);
 void add_eval_command(CLI::App& app, Dispatch& dispatch);
 void add_ops_command(CLI::App& app, Dispatch& dispatch);
+void add_build_command(CLI::App& app, Dispatch& dispatch);
+void add_bench_command(CLI::App& app, Dispatch& dispatch);
 
 // `--shape NAME=1x3x224x224` options, parsed.
 Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::string>& specs);

@@ -22,7 +22,7 @@ Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph>
   if (!b->supports(p)) {
     return unsupported("the {} backend does not support {} on this machine", backend, precision);
   }
-  return b->build(std::move(graph), runtime::BuildOptions{p, 0});
+  return b->build(std::move(graph), runtime::BuildOptions{.precision = p, .threads = 0});
 }
 
 }  // namespace qf::cli

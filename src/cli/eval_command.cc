@@ -80,11 +80,13 @@ Status eval_model(const EvalOptions& opt) {
 
 void add_eval_command(CLI::App& app, Dispatch& dispatch) {
   auto opt = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on labelled data");
+  CLI::App* cmd =
+      app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on labelled data");
   cmd->add_option("model", opt->model, "ONNX model")->required();
   cmd->add_option("--data", opt->data, "Samples: IDX (gz or not) or .npy, N x ...")->required();
   cmd->add_option("--labels", opt->labels, "Labels: IDX, .npy of integers or .txt")->required();
-  cmd->add_option("--batch", opt->batch, "Batch size for dynamic-batch models")->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "Batch size for dynamic-batch models")
+      ->capture_default_str();
   cmd->add_option("--limit", opt->limit, "Evaluate only the first N samples");
   add_engine_options(*cmd, opt->backend, opt->precision);
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return eval_model(*opt); }; });

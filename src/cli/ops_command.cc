@@ -16,7 +16,7 @@ Status list_ops() {
   for (const ir::OpDef& def : ir::OpRegistry::global().all()) {
     if (!def.reference) continue;
     const std::string name = def.domain.empty() ? std::string(def.op_type)
-                                                 : fmt::format("{}:{}", def.domain, def.op_type);
+                                                : fmt::format("{}:{}", def.domain, def.op_type);
     auto [it, inserted] = ranges.emplace(name, std::make_pair(def.min_opset, def.max_opset));
     if (!inserted) {
       it->second.first = std::min(it->second.first, def.min_opset);

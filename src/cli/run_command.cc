@@ -3,9 +3,12 @@
 #include <random>
 
 #include "cli/command.h"
+#include "core/file_util.h"
 #include "io/npy.h"
 #include "io/tensor_file.h"
 #include "runtime/engine.h"
+#include "runtime/engine_file.h"
+#include "runtime/random_input.h"
 
 namespace qf::cli {
 namespace {
@@ -17,6 +20,8 @@ struct RunOptions {
   std::string output_dir = ".";
   std::string backend = "reference";
   std::string precision = "fp32";
+  bool backend_given = false;  // an engine file fixes both; asking for others is an error
+  bool precision_given = false;
   uint64_t seed = 0;
 };
 
@@ -69,35 +74,48 @@ Result<std::vector<Tensor>> bind_inputs(const ir::Graph& g, const std::vector<st
   return bound;
 }
 
-// Deterministic random data for inputs the user did not give: uniform in [-1, 1] for floats,
-// small non-negative integers for integer inputs (indices stay in range for typical models).
+// Inputs the user did not give get deterministic random data of their declared shape.
 Result<Tensor> random_input(const ir::Value& input, std::mt19937_64& rng) {
-  if (!input.shape) return usage_error("input '{}' has no declared shape; pass --input", input.name);
+  if (!input.shape)
+    return usage_error("input '{}' has no declared shape; pass --input", input.name);
   auto shape = ir::to_concrete(*input.shape);
   if (!shape) {
     return usage_error("input '{}' has dynamic shape {}: pass --shape {}=DIMS or --input",
                        input.name, ir::sym_shape_str(input.shape), input.name);
   }
-  Tensor t(input.dtype, *shape);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  const bool ok = visit_dtype(input.dtype, [&]<typename T>() {
-    T* p = t.data<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const double u = uniform(rng);
-      p[i] = dtype_is_float(input.dtype) ? from_double<T>(u)
-                                         : from_double<T>(std::floor((u + 1.0) * 2.0));
-    }
-  });
-  if (!ok) return unsupported("input '{}' has no element type", input.name);
-  return t;
+  return runtime::random_tensor(input.dtype, *shape, rng);
+}
+
+// An engine file (told apart by its magic, not its extension) or an ONNX model built here.
+Result<std::unique_ptr<runtime::Engine>> open_model(const RunOptions& opt) {
+  QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
+  QF_ASSIGN_OR_RETURN(std::string bytes, read_file_bytes(opt.model));
+  if (!runtime::is_engine_file(bytes)) {
+    QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model,
+                        onnx_io::import_model_bytes(bytes, opt.model));
+    QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
+    return build_engine(std::move(model.graph), opt.backend, opt.precision);
+  }
+  QF_ASSIGN_OR_RETURN(runtime::LoadedEngine loaded, runtime::parse_engine_file(bytes, opt.model));
+  const runtime::EngineFileHeader& h = loaded.header;
+  if (opt.backend_given && opt.backend != h.backend) {
+    return usage_error(
+        "{}: the engine was built for the {} backend, not {}; build another with "
+        "`qforge build --backend {}`",
+        opt.model, h.backend, opt.backend, opt.backend);
+  }
+  if (opt.precision_given && opt.precision != runtime::precision_name(h.precision)) {
+    return usage_error(
+        "{}: the engine was built for {}, not {}; build another with "
+        "`qforge build --precision {}`",
+        opt.model, runtime::precision_name(h.precision), opt.precision, opt.precision);
+  }
+  QF_RETURN_IF_ERROR(apply_input_shapes(*loaded.graph, shapes));
+  return runtime::build_loaded_engine(std::move(loaded), opt.model);
 }
 
 Status run_model(const RunOptions& opt) {
-  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
-  QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
-  QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
-  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
-                      build_engine(std::move(model.graph), opt.backend, opt.precision));
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine, open_model(opt));
   const ir::Graph& g = engine->graph();
 
   QF_ASSIGN_OR_RETURN(std::vector<Tensor> inputs, bind_inputs(g, opt.inputs));
@@ -112,9 +130,11 @@ Status run_model(const RunOptions& opt) {
   // Everything is computed before the first byte is written: a failure leaves no partial output.
   std::error_code ec;
   std::filesystem::create_directories(opt.output_dir, ec);
-  if (ec) return invalid_input("{}: cannot create output directory: {}", opt.output_dir, ec.message());
+  if (ec)
+    return invalid_input("{}: cannot create output directory: {}", opt.output_dir, ec.message());
   for (size_t i = 0; i < outputs.size(); ++i) {
-    const auto path = std::filesystem::path(opt.output_dir) / (sanitize_file_name(g.outputs[i]->name) + ".npy");
+    const auto path =
+        std::filesystem::path(opt.output_dir) / (sanitize_file_name(g.outputs[i]->name) + ".npy");
     QF_RETURN_IF_ERROR(io::write_npy(path, outputs[i]));
     fmt::print("{}: {} {} -> {}\n", g.outputs[i]->name, dtype_tag(outputs[i].dtype()),
                shape_str(outputs[i].shape()), path.string());
@@ -127,7 +147,7 @@ Status run_model(const RunOptions& opt) {
 void add_run_command(CLI::App& app, Dispatch& dispatch) {
   auto opt = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model and write its outputs as .npy files");
-  cmd->add_option("model", opt->model, "ONNX model")->required();
+  cmd->add_option("model", opt->model, "ONNX model or engine file (qforge build)")->required();
   cmd->add_option("-i,--input", opt->inputs,
                   "Input tensor: NAME=PATH or PATH (.npy or TensorProto .pb); repeatable");
   cmd->add_option("-o,--output-dir", opt->output_dir, "Directory for <output>.npy files")
@@ -135,7 +155,11 @@ void add_run_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
   add_engine_options(*cmd, opt->backend, opt->precision);
   cmd->add_option("--seed", opt->seed, "Seed for generated inputs")->capture_default_str();
-  cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return run_model(*opt); }; });
+  cmd->callback([opt, cmd, &dispatch] {
+    opt->backend_given = cmd->count("--backend") > 0;
+    opt->precision_given = cmd->count("--precision") > 0;
+    dispatch.handler = [opt] { return run_model(*opt); };
+  });
 }
 
 }  // namespace qf::cli

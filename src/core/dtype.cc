@@ -34,20 +34,34 @@ size_t dtype_size(DType t) {
 
 std::string_view dtype_tag(DType t) {
   switch (t) {
-    case DType::kF32: return "f32";
-    case DType::kF64: return "f64";
-    case DType::kF16: return "f16";
-    case DType::kBF16: return "bf16";
-    case DType::kI8: return "s8";
-    case DType::kU8: return "u8";
-    case DType::kI16: return "s16";
-    case DType::kU16: return "u16";
-    case DType::kI32: return "s32";
-    case DType::kU32: return "u32";
-    case DType::kI64: return "s64";
-    case DType::kU64: return "u64";
-    case DType::kBool: return "bool";
-    case DType::kUndefined: return "undefined";
+    case DType::kF32:
+      return "f32";
+    case DType::kF64:
+      return "f64";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kI8:
+      return "s8";
+    case DType::kU8:
+      return "u8";
+    case DType::kI16:
+      return "s16";
+    case DType::kU16:
+      return "u16";
+    case DType::kI32:
+      return "s32";
+    case DType::kU32:
+      return "u32";
+    case DType::kI64:
+      return "s64";
+    case DType::kU64:
+      return "u64";
+    case DType::kBool:
+      return "bool";
+    case DType::kUndefined:
+      return "undefined";
   }
   return "undefined";
 }
@@ -78,12 +92,12 @@ struct OnnxTypePair {
   DType dtype;
 };
 constexpr OnnxTypePair kOnnxTypes[] = {
-    {onnx::TensorProto::FLOAT, DType::kF32},     {onnx::TensorProto::DOUBLE, DType::kF64},
-    {onnx::TensorProto::FLOAT16, DType::kF16},   {onnx::TensorProto::BFLOAT16, DType::kBF16},
-    {onnx::TensorProto::INT8, DType::kI8},       {onnx::TensorProto::UINT8, DType::kU8},
-    {onnx::TensorProto::INT16, DType::kI16},     {onnx::TensorProto::UINT16, DType::kU16},
-    {onnx::TensorProto::INT32, DType::kI32},     {onnx::TensorProto::UINT32, DType::kU32},
-    {onnx::TensorProto::INT64, DType::kI64},     {onnx::TensorProto::UINT64, DType::kU64},
+    {onnx::TensorProto::FLOAT, DType::kF32},   {onnx::TensorProto::DOUBLE, DType::kF64},
+    {onnx::TensorProto::FLOAT16, DType::kF16}, {onnx::TensorProto::BFLOAT16, DType::kBF16},
+    {onnx::TensorProto::INT8, DType::kI8},     {onnx::TensorProto::UINT8, DType::kU8},
+    {onnx::TensorProto::INT16, DType::kI16},   {onnx::TensorProto::UINT16, DType::kU16},
+    {onnx::TensorProto::INT32, DType::kI32},   {onnx::TensorProto::UINT32, DType::kU32},
+    {onnx::TensorProto::INT64, DType::kI64},   {onnx::TensorProto::UINT64, DType::kU64},
     {onnx::TensorProto::BOOL, DType::kBool},
 };
 }  // namespace
@@ -140,7 +154,9 @@ f16_t f32_to_f16(float f) {
   return {static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13))};
 }
 
-float bf16_to_f32(bf16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h.bits) << 16); }
+float bf16_to_f32(bf16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h.bits) << 16);
+}
 
 bf16_t f32_to_bf16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);

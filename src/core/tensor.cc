@@ -34,6 +34,14 @@ std::shared_ptr<std::byte[]> allocate_zeroed(size_t nbytes) {
 Tensor::Tensor(DType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), data_(allocate_zeroed(nbytes())) {}
 
+Tensor Tensor::view(DType dtype, Shape shape, std::shared_ptr<std::byte[]> storage) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.data_ = std::move(storage);
+  return t;
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
   assert(shape_numel(shape) == numel());
   Tensor t = *this;

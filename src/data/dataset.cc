@@ -44,8 +44,8 @@ Result<Tensor> load_labels(const std::filesystem::path& path) {
     std::vector<int64_t> values;
     int64_t v = 0;
     while (in >> v) values.push_back(v);
-    if (!in.eof()) return invalid_input("{}: line {} is not an integer label", path.string(),
-                                        values.size() + 1);
+    if (!in.eof())
+      return invalid_input("{}: line {} is not an integer label", path.string(), values.size() + 1);
     raw = Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values);
   } else {
     QF_ASSIGN_OR_RETURN(raw, load_array(path));

@@ -9,13 +9,20 @@ namespace qf::data {
 namespace {
 DType idx_dtype(unsigned char code) {
   switch (code) {
-    case 0x08: return DType::kU8;
-    case 0x09: return DType::kI8;
-    case 0x0B: return DType::kI16;
-    case 0x0C: return DType::kI32;
-    case 0x0D: return DType::kF32;
-    case 0x0E: return DType::kF64;
-    default: return DType::kUndefined;
+    case 0x08:
+      return DType::kU8;
+    case 0x09:
+      return DType::kI8;
+    case 0x0B:
+      return DType::kI16;
+    case 0x0C:
+      return DType::kI32;
+    case 0x0D:
+      return DType::kF32;
+    case 0x0E:
+      return DType::kF64;
+    default:
+      return DType::kUndefined;
   }
 }
 
@@ -30,7 +37,8 @@ Result<Tensor> parse_idx(const std::string& bytes, const std::string& what) {
     return invalid_input("{}: not an IDX file (bad magic)", what);
   }
   const DType dtype = idx_dtype(p[2]);
-  if (dtype == DType::kUndefined) return invalid_input("{}: unknown IDX element type {}", what, p[2]);
+  if (dtype == DType::kUndefined)
+    return invalid_input("{}: unknown IDX element type {}", what, p[2]);
   const size_t rank = p[3];
   const size_t header = 4 + 4 * rank;
   if (rank == 0 || bytes.size() < header) return invalid_input("{}: truncated IDX header", what);

@@ -19,11 +19,21 @@ struct DescrPair {
   DType dtype;
 };
 constexpr DescrPair kDescrs[] = {
-    {"<f4", DType::kF32}, {"<f8", DType::kF64}, {"<f2", DType::kF16}, {"|i1", DType::kI8},
-    {"|u1", DType::kU8},  {"<i2", DType::kI16}, {"<u2", DType::kU16}, {"<i4", DType::kI32},
-    {"<u4", DType::kU32}, {"<i8", DType::kI64}, {"<u8", DType::kU64}, {"|b1", DType::kBool},
+    {"<f4", DType::kF32},
+    {"<f8", DType::kF64},
+    {"<f2", DType::kF16},
+    {"|i1", DType::kI8},
+    {"|u1", DType::kU8},
+    {"<i2", DType::kI16},
+    {"<u2", DType::kU16},
+    {"<i4", DType::kI32},
+    {"<u4", DType::kU32},
+    {"<i8", DType::kI64},
+    {"<u8", DType::kU64},
+    {"|b1", DType::kBool},
     // numpy has no bfloat16: such arrays travel as 2-byte void ('|V2'; '<V2' read too).
-    {"|V2", DType::kBF16},  {"<V2", DType::kBF16},
+    {"|V2", DType::kBF16},
+    {"<V2", DType::kBF16},
 };
 
 // Returns the text of a dict entry's value in the header: `'descr': '<f4'` -> `'<f4'`.
@@ -105,7 +115,8 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& what) {
   QF_ASSIGN_OR_RETURN(Shape shape, parse_shape_tuple(dict_value(header, "shape"), what));
   int64_t numel = 1;
   for (int64_t d : shape) {
-    if (d > 0 && numel > (int64_t{1} << 40) / d) return invalid_input("{}: shape is too large", what);
+    if (d > 0 && numel > (int64_t{1} << 40) / d)
+      return invalid_input("{}: shape is too large", what);
     numel *= d;
   }
   const size_t data_start = header_start + header_len;
@@ -132,8 +143,8 @@ std::string serialize_npy(const Tensor& tensor) {
   // Python tuple syntax: "()", "(5,)", "(2, 3)".
   std::string shape = fmt::format("{}", fmt::join(tensor.shape(), ", "));
   if (tensor.rank() == 1) shape += ",";
-  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
-                                   descr, shape);
+  std::string header =
+      fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, shape);
   // Pad with spaces so that magic + length + header + '\n' is a multiple of 64 bytes.
   const size_t total = kMagicSize + 4 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

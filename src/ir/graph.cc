@@ -179,4 +179,13 @@ std::vector<const Value*> Graph::constants() const {
   return out;
 }
 
+size_t Graph::remove_unused_values() {
+  std::set<const Value*> boundary(inputs.begin(), inputs.end());
+  boundary.insert(outputs.begin(), outputs.end());
+  return std::erase_if(values_, [&](const auto& entry) {
+    const Value* v = entry.second.get();
+    return !v->producer && v->consumers.empty() && !boundary.count(v);
+  });
+}
+
 }  // namespace qf::ir

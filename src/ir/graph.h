@@ -98,6 +98,9 @@ class Graph {
   int64_t opset() const;  // version of the default ONNX domain
   size_t num_values() const { return values_.size(); }
   std::vector<const Value*> constants() const;
+  // Drops the values nothing refers to any more (no producer, no consumer, not a graph input or
+  // output), such as weights a rewrite replaced. Returns how many were dropped.
+  size_t remove_unused_values();
 
  private:
   std::map<std::string, std::unique_ptr<Value>> values_;

@@ -23,8 +23,8 @@ namespace qf::ir {
 struct InferInput {
   bool present = false;  // false for an omitted optional input
   DType dtype = DType::kUndefined;
-  std::optional<SymShape> shape;   // nullopt: unknown rank
-  const Tensor* value = nullptr;   // data when known (constants; always at run time)
+  std::optional<SymShape> shape;  // nullopt: unknown rank
+  const Tensor* value = nullptr;  // data when known (constants; always at run time)
 };
 
 struct InferOutput {
@@ -46,7 +46,9 @@ struct InferContext {
     if (i < outputs.size()) outputs[i] = InferOutput{dtype, std::move(shape), Tensor()};
   }
   // Output i has the type and shape of input j (elementwise unary ops).
-  void propagate(size_t out, size_t in_index) { set_output(out, in(in_index).dtype, in(in_index).shape); }
+  void propagate(size_t out, size_t in_index) {
+    set_output(out, in(in_index).dtype, in(in_index).shape);
+  }
 
   // An invalid-input Status prefixed with the node's label.
   template <typename... Args>
@@ -119,6 +121,6 @@ Status infer_shapes(Graph& graph);
 
 }  // namespace qf::ir
 
-#define QF_REGISTER_OP(...)                                                 \
+#define QF_REGISTER_OP(...)                                                   \
   [[maybe_unused]] static const bool QF_CONCAT(qf_registered_op_, __LINE__) = \
       ::qf::ir::OpRegistry::global().add(::qf::ir::OpDef __VA_ARGS__)

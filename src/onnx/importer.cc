@@ -96,8 +96,8 @@ class Importer {
         return invalid_input("graph input '{}' is declared twice", in.name());
       }
       if (!in.type().has_tensor_type()) {
-        return unsupported("graph input '{}' is not a tensor (sequences and maps are not supported)",
-                           in.name());
+        return unsupported(
+            "graph input '{}' is not a tensor (sequences and maps are not supported)", in.name());
       }
       const int32_t elem = in.type().tensor_type().elem_type();
       if (dtype_from_onnx(elem) == DType::kUndefined) {
@@ -117,9 +117,10 @@ class Importer {
         if (name.empty()) continue;
         auto v = graph_->add_value(name);
         if (!v.ok()) {
-          return invalid_input("{}: output '{}' is already defined by another node, initializer "
-                               "or graph input",
-                               node_label(g.node(i), i), name);
+          return invalid_input(
+              "{}: output '{}' is already defined by another node, initializer "
+              "or graph input",
+              node_label(g.node(i), i), name);
         }
       }
     }
@@ -137,16 +138,21 @@ class Importer {
   Result<ir::AttrValue> convert_attribute(const onnx::AttributeProto& a, const std::string& label) {
     using A = onnx::AttributeProto;
     switch (a.type()) {
-      case A::INT: return ir::AttrValue(static_cast<int64_t>(a.i()));
-      case A::FLOAT: return ir::AttrValue(a.f());
-      case A::STRING: return ir::AttrValue(a.s());
-      case A::INTS: return ir::AttrValue(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
-      case A::FLOATS: return ir::AttrValue(std::vector<float>(a.floats().begin(), a.floats().end()));
+      case A::INT:
+        return ir::AttrValue(static_cast<int64_t>(a.i()));
+      case A::FLOAT:
+        return ir::AttrValue(a.f());
+      case A::STRING:
+        return ir::AttrValue(a.s());
+      case A::INTS:
+        return ir::AttrValue(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+      case A::FLOATS:
+        return ir::AttrValue(std::vector<float>(a.floats().begin(), a.floats().end()));
       case A::STRINGS:
         return ir::AttrValue(std::vector<std::string>(a.strings().begin(), a.strings().end()));
       case A::TENSOR: {
         QF_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(a.t(), base_dir_,
-                                                         label + ": attribute '" + a.name() + "'"));
+                                                        label + ": attribute '" + a.name() + "'"));
         return ir::AttrValue(std::move(t));
       }
       default:
@@ -168,9 +174,10 @@ class Importer {
         }
         ir::Value* v = graph_->find_value(name);
         if (!v) {
-          return invalid_input("{}: input '{}' is not produced by any node, initializer or graph "
-                               "input (missing initializer?)",
-                               label, name);
+          return invalid_input(
+              "{}: input '{}' is not produced by any node, initializer or graph "
+              "input (missing initializer?)",
+              label, name);
         }
         inputs.push_back(v);
       }
@@ -178,7 +185,8 @@ class Importer {
       for (const std::string& name : np.output()) {
         outputs.push_back(name.empty() ? nullptr : graph_->find_value(name));
       }
-      ir::Node* node = graph_->add_node(np.op_type(), np.name(), std::move(inputs), std::move(outputs));
+      ir::Node* node =
+          graph_->add_node(np.op_type(), np.name(), std::move(inputs), std::move(outputs));
       node->index = i;
       node->domain = np.domain() == "ai.onnx" ? "" : np.domain();
       auto it = graph_->opset_imports.find(node->domain);
@@ -224,13 +232,14 @@ class Importer {
 
 }  // namespace
 
-Result<ImportedModel> import_model_bytes(const std::string& bytes, const std::filesystem::path& path) {
+Result<ImportedModel> import_model_bytes(const std::string& bytes,
+                                         const std::filesystem::path& path) {
   onnx::ModelProto model;
   try {
     if (bytes.empty()) return invalid_input("{}: file is empty", path.string());
     if (!model.ParseFromString(bytes)) {
-      return invalid_input("{}: not an ONNX model (protobuf parsing failed; truncated or not ONNX?)",
-                           path.string());
+      return invalid_input(
+          "{}: not an ONNX model (protobuf parsing failed; truncated or not ONNX?)", path.string());
     }
     Importer importer(model, path);
     auto result = importer.run();

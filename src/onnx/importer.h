@@ -23,7 +23,8 @@ struct ImportedModel {
 };
 
 Result<ImportedModel> load_model(const std::filesystem::path& path);
-Result<ImportedModel> import_model_bytes(const std::string& bytes, const std::filesystem::path& path);
+Result<ImportedModel> import_model_bytes(const std::string& bytes,
+                                         const std::filesystem::path& path);
 
 // One Status per node that cannot run, in graph order.
 std::vector<Status> unsupported_nodes(const ir::Graph& graph);

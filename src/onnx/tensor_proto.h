@@ -16,8 +16,8 @@ namespace qf::onnx_io {
 
 // `base_dir` resolves external data files (data_location = EXTERNAL). `what` names the tensor
 // in messages ("initializer 'fc.weight'").
-Result<Tensor> tensor_from_proto(const onnx::TensorProto& proto, const std::filesystem::path& base_dir,
-                                 const std::string& what);
+Result<Tensor> tensor_from_proto(const onnx::TensorProto& proto,
+                                 const std::filesystem::path& base_dir, const std::string& what);
 
 void tensor_to_proto(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto);
 

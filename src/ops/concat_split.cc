@@ -57,7 +57,8 @@ Status concat_infer(ir::InferContext& ctx) {
     ctx.set_output(0, dtype, std::nullopt);
     return {};
   }
-  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(*rank)));
+  QF_ASSIGN_OR_RETURN(int axis,
+                      ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(*rank)));
   SymShape out(*rank);
   int64_t axis_sum = 0;
   bool axis_known = true;
@@ -101,7 +102,8 @@ Status concat_infer(ir::InferContext& ctx) {
 Status concat_reference(ir::KernelContext& ctx) {
   Tensor& y = ctx.out(0);
   const size_t rank = y.shape().size();
-  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(rank)));
+  QF_ASSIGN_OR_RETURN(int axis,
+                      ir::dim_axis(ctx, concat_axis(ctx.node), static_cast<int64_t>(rank)));
   const size_t a = static_cast<size_t>(axis);
   const size_t esize = dtype_size(y.dtype());
   const int64_t outer = outer_size(y.shape(), a);
@@ -193,8 +195,8 @@ Status split_infer(ir::InferContext& ctx) {
     for (size_t i = 0; i < n; ++i) ctx.set_output(i, dtype, std::nullopt);
     return {};
   }
-  QF_ASSIGN_OR_RETURN(
-      int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(in->size())));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0),
+                                             static_cast<int64_t>(in->size())));
   const Dim& dim = (*in)[static_cast<size_t>(axis)];
   const auto given = ctx.has_input(1) ? ir::known_ints(ctx, 1) : std::nullopt;
   std::vector<Dim> parts(n);

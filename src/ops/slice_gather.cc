@@ -201,8 +201,8 @@ Status gather_infer(ir::InferContext& ctx) {
     ctx.set_output(0, dtype, std::nullopt);
     return {};
   }
-  QF_ASSIGN_OR_RETURN(
-      int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())));
+  QF_ASSIGN_OR_RETURN(int axis, ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0),
+                                             static_cast<int64_t>(data->size())));
   if (data->empty()) return ctx.error("data must have rank >= 1");
   SymShape out(data->begin(), data->begin() + axis);
   out.insert(out.end(), indices->begin(), indices->end());
@@ -259,7 +259,8 @@ Status gather_elements_infer(ir::InferContext& ctx) {
                        indices->size());
     }
     QF_RETURN_IF_ERROR(
-        ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size())).status());
+        ir::dim_axis(ctx, ctx.attrs().get_int("axis", 0), static_cast<int64_t>(data->size()))
+            .status());
   }
   ctx.set_output(0, ctx.in(0).dtype, indices);
   return {};

@@ -13,11 +13,11 @@ Status infer_float_unary(ir::InferContext& ctx) {
 }
 
 // One line per op: its name and its math. Kernels take the node for attribute-driven ops.
-#define QF_UNARY_OP(NAME, INFER, EXPR)                                                \
-  Status NAME##_reference(ir::KernelContext& ctx) {                                  \
-    [[maybe_unused]] const ir::Attributes& attrs = ctx.attrs();                      \
-    return map_unary(ctx, [&](double x) -> double { return EXPR; });                 \
-  }                                                                                   \
+#define QF_UNARY_OP(NAME, INFER, EXPR)                               \
+  Status NAME##_reference(ir::KernelContext& ctx) {                  \
+    [[maybe_unused]] const ir::Attributes& attrs = ctx.attrs();      \
+    return map_unary(ctx, [&](double x) -> double { return EXPR; }); \
+  }                                                                  \
   QF_REGISTER_OP({.op_type = #NAME, .infer = INFER, .reference = NAME##_reference, .min_opset = 1});
 
 QF_UNARY_OP(Relu, infer_same_as_input, x > 0 ? x : (x == x ? 0.0 : x))
@@ -36,7 +36,7 @@ QF_UNARY_OP(Elu, infer_float_unary,
 QF_UNARY_OP(HardSigmoid, infer_float_unary,
             std::fmax(0.0, std::fmin(1.0, attrs.get_float("alpha", 0.2f) * x +
                                               attrs.get_float("beta", 0.5f))))
-QF_UNARY_OP(HardSwish, infer_float_unary, x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5)))
+QF_UNARY_OP(HardSwish, infer_float_unary, x* std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5)))
 
 #undef QF_UNARY_OP
 

@@ -45,6 +45,8 @@ const Backend* find_backend(std::string_view name) {
   return nullptr;
 }
 
-std::vector<const Backend*> all_backends() { return registry(); }
+std::vector<const Backend*> all_backends() {
+  return registry();
+}
 
 }  // namespace qf::runtime

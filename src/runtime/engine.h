@@ -6,6 +6,7 @@
 // and tests can tell real acceleration from a conversion.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +52,9 @@ class Engine {
 struct BuildOptions {
   Precision precision = Precision::kFP32;
   int threads = 0;  // 0: all cores
+  // INT8: per-tensor activation scales by value name (real = scale * q, q in [-127, 127], as in
+  // a TensorRT calibration cache). Empty: a backend may calibrate synthetically, loudly.
+  std::map<std::string, float> activation_scales = {};
 };
 
 class Backend {
@@ -58,6 +62,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
   virtual bool supports(Precision p) const = 0;
+  // The ISA the backend would build for on this machine, in EngineInfo::isa's words; engine
+  // files built for another ISA are refused. "" means portable: any recorded ISA loads.
+  virtual std::string current_isa() const { return ""; }
   // Takes ownership of the graph: building may rewrite it (fusion, folding, layouts).
   virtual Result<std::unique_ptr<Engine>> build(std::unique_ptr<ir::Graph> graph,
                                                 const BuildOptions& options) const = 0;

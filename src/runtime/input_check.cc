@@ -33,8 +33,7 @@ Status check_inputs(const ir::Graph& graph, const std::vector<Tensor>& inputs) {
         auto [it, inserted] = symbols.emplace(want[d].symbol, std::make_pair(got, decl.name));
         if (!inserted && it->second.first != got) {
           return invalid_input("input '{}': dimension '{}' is {} here but {} in input '{}'",
-                               decl.name, want[d].symbol, got, it->second.first,
-                               it->second.second);
+                               decl.name, want[d].symbol, got, it->second.first, it->second.second);
         }
       }
     }

@@ -1,7 +1,6 @@
 // End-to-end tests of the qforge binary: exit codes, one-line error messages that name the
 // culprit, and no partial output on failure.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include <random>
 
 #include "io/npy.h"
+#include "testing/cli_runner.h"
 #include "testing/model_builder.h"
 
 namespace qf {
@@ -18,27 +18,15 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 
-struct CommandResult {
-  int exit_code;
-  std::string out;  // stdout and stderr together
-};
-
-CommandResult run_qforge(const std::string& args) {
-  const std::string cmd = std::string(QFORGE_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::CommandResult;
+using testing::run_qforge;
 
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("qforge_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("qforge_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -67,8 +55,10 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, RunWritesSanitizedOutputWithCorrectValues) {
   const std::string model = relu_model();
-  const std::string x = write_npy("x.npy", Tensor::from_vector<float>({2, 3}, {-1, 2, -3, 4, 0, -0.5f}));
-  const CommandResult r = run_qforge("run " + model + " --input x=" + x + " --output-dir " + path("out"));
+  const std::string x =
+      write_npy("x.npy", Tensor::from_vector<float>({2, 3}, {-1, 2, -3, 4, 0, -0.5f}));
+  const CommandResult r =
+      run_qforge("run " + model + " --input x=" + x + " --output-dir " + path("out"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   auto y = io::read_npy(path("out/y_0.npy"));
   ASSERT_TRUE(y.ok()) << y.status().message();
@@ -161,14 +151,16 @@ TEST_F(CliTest, WrongInputShapeAndDtype) {
   b.node("Relu", {"x"}, {"y"});
   b.save(path("m.onnx"));
   const std::string shape = write_npy("s.npy", Tensor(DType::kF32, {3, 2}));
-  CommandResult r = run_qforge("run " + path("m.onnx") + " --input x=" + shape + " -o " + path("out"));
+  CommandResult r =
+      run_qforge("run " + path("m.onnx") + " --input x=" + shape + " -o " + path("out"));
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("input 'x': expected shape 2x3, got 3x2"), std::string::npos) << r.out;
 
   const std::string type = write_npy("t.npy", Tensor(DType::kI64, {2, 3}));
   r = run_qforge("run " + path("m.onnx") + " --input x=" + type + " -o " + path("out"));
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("input 'x': expected element type f32, got s64"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("input 'x': expected element type f32, got s64"), std::string::npos)
+      << r.out;
   EXPECT_TRUE(output_dir_is_empty());
 }
 
@@ -176,7 +168,8 @@ TEST_F(CliTest, MalformedNpyIsRejected) {
   const std::string model = relu_model();
   std::string npy = io::serialize_npy(Tensor(DType::kF32, {2, 3}));
   std::ofstream(path("short.npy"), std::ios::binary) << npy.substr(0, npy.size() - 5);
-  CommandResult r = run_qforge("run " + model + " --input x=" + path("short.npy") + " -o " + path("out"));
+  CommandResult r =
+      run_qforge("run " + model + " --input x=" + path("short.npy") + " -o " + path("out"));
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("short.npy: .npy data has 19 bytes but shape 2x3 of f32 needs 24"),
             std::string::npos)

@@ -122,7 +122,8 @@ CaseResult run_case(const fs::path& case_dir) {
     }
     const std::vector<fs::path> expected = numbered_files(data, "output");
     if (expected.size() > outputs->size()) {
-      return {Outcome::kFail, fmt::format("{} outputs, expected {}", outputs->size(), expected.size())};
+      return {Outcome::kFail,
+              fmt::format("{} outputs, expected {}", outputs->size(), expected.size())};
     }
     for (size_t i = 0; i < expected.size(); ++i) {
       auto want = qf::onnx_io::read_tensor_pb(expected[i]);
@@ -160,12 +161,17 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--data" && i + 1 < argc) root = argv[++i];
-    else if (arg == "--expected-failures" && i + 1 < argc) expected_path = argv[++i];
-    else if (arg == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (arg == "-v" || arg == "--verbose") verbose = true;
+    if (arg == "--data" && i + 1 < argc)
+      root = argv[++i];
+    else if (arg == "--expected-failures" && i + 1 < argc)
+      expected_path = argv[++i];
+    else if (arg == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (arg == "-v" || arg == "--verbose")
+      verbose = true;
     else {
-      fmt::print(stderr, "usage: {} [--data DIR] [--expected-failures FILE] [--filter TEXT] [-v]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--data DIR] [--expected-failures FILE] [--filter TEXT] [-v]\n",
+                 argv[0]);
       return 1;
     }
   }
@@ -219,8 +225,9 @@ int main(int argc, char** argv) {
     }
   }
   const int covered = passed + known + failed;
-  fmt::print("conformance: {}/{} supported cases pass, {} known failures listed, {} failing; "
-             "{} of {} cases use unsupported ops or types\n",
-             passed, covered, known, failed, not_covered, total);
+  fmt::print(
+      "conformance: {}/{} supported cases pass, {} known failures listed, {} failing; "
+      "{} of {} cases use unsupported ops or types\n",
+      passed, covered, known, failed, not_covered, total);
   return failed == 0 ? 0 : 1;
 }

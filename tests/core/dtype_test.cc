@@ -23,8 +23,8 @@ TEST(DTypeTest, HalfRoundsToNearestEven) {
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)).bits, 0x3c00);
   // 1 + 3 * 2^-11 lies between 1 + 2^-10 (odd) and 1 + 2^-9 (even): rounds up to even.
   EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)).bits, 0x3c02);
-  EXPECT_EQ(f32_to_f16(65504.0f).bits, 0x7bff);    // largest finite
-  EXPECT_EQ(f32_to_f16(65520.0f).bits, 0x7c00);    // rounds to +inf
+  EXPECT_EQ(f32_to_f16(65504.0f).bits, 0x7bff);               // largest finite
+  EXPECT_EQ(f32_to_f16(65520.0f).bits, 0x7c00);               // rounds to +inf
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)).bits, 0x0001);  // smallest subnormal
   EXPECT_EQ(f32_to_f16(-0.0f).bits, 0x8000);
 }

@@ -10,7 +10,8 @@ namespace {
 std::string idx_header(unsigned char type, std::vector<uint32_t> dims) {
   std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};
   for (uint32_t d : dims) {
-    for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((d >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      s.push_back(static_cast<char>((d >> shift) & 0xff));
   }
   return s;
 }
@@ -28,7 +29,8 @@ TEST(IdxTest, RejectsSizeMismatchAndBadMagic) {
   std::string bytes = idx_header(0x08, {2, 3}) + "abc";
   auto t = parse_idx(bytes, "x.idx");
   EXPECT_EQ(t.status().code(), StatusCode::kInvalidInput);
-  EXPECT_NE(t.status().message().find("x.idx: IDX data has 3 bytes, shape 2x3 needs 6"), std::string::npos);
+  EXPECT_NE(t.status().message().find("x.idx: IDX data has 3 bytes, shape 2x3 needs 6"),
+            std::string::npos);
   EXPECT_FALSE(parse_idx("\x01\x02\x03\x04", "y").ok());
 }
 

@@ -19,7 +19,8 @@ TEST(NpyTest, RoundTripsEveryRank) {
 
 TEST(NpyTest, HeaderIsPaddedTo64Bytes) {
   const std::string bytes = serialize_npy(Tensor(DType::kI64, {3}));
-  const size_t header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  const size_t header_len =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
   EXPECT_EQ((10 + header_len) % 64, 0u);
   EXPECT_NE(bytes.find("'descr': '<i8'"), std::string::npos);
   EXPECT_NE(bytes.find("'shape': (3,)"), std::string::npos);

@@ -89,9 +89,8 @@ void run_and_compare(const reference::Executor& executor, const Tensor& input,
   ASSERT_EQ(outputs->size(), 1u) << what;
   const Tensor& ours = outputs->front();
   ASSERT_EQ(ours.dtype(), DType::kF32) << what << ": output type " << dtype_tag(ours.dtype());
-  ASSERT_EQ(ours.shape(), expected.shape())
-      << what << ": output shape " << shape_str(ours.shape()) << ", PyTorch "
-      << shape_str(expected.shape());
+  ASSERT_EQ(ours.shape(), expected.shape()) << what << ": output shape " << shape_str(ours.shape())
+                                            << ", PyTorch " << shape_str(expected.shape());
 
   const Comparison c = compare(ours, expected);
   std::cout << fmt::format(
@@ -99,8 +98,8 @@ void run_and_compare(const reference::Executor& executor, const Tensor& input,
       seconds, c.max_abs_error, c.range, c.relative());
   EXPECT_EQ(c.non_finite, 0) << what << ": " << c.non_finite << " outputs are NaN or infinite";
   EXPECT_LT(c.relative(), kMaxRelativeError)
-      << what << ": max |ours - torch| = " << c.max_abs_error << " at flat index "
-      << c.worst_index << " (ours " << ours.data<float>()[c.worst_index] << ", torch "
+      << what << ": max |ours - torch| = " << c.max_abs_error << " at flat index " << c.worst_index
+      << " (ours " << ours.data<float>()[c.worst_index] << ", torch "
       << expected.data<float>()[c.worst_index] << "), output range " << c.range;
 }
 

@@ -62,7 +62,8 @@ TEST(ImporterTest, WrongElementCountNamesTheInitializer) {
   p.add_float_data(1.0f);
   auto t = tensor_from_proto(p, ".", "initializer 'conv.weight'");
   ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("initializer 'conv.weight': holds 1 values but its shape 4 needs 4"),
+  EXPECT_NE(t.status().message().find(
+                "initializer 'conv.weight': holds 1 values but its shape 4 needs 4"),
             std::string::npos)
       << t.status().message();
 }
@@ -90,7 +91,8 @@ TEST(ImporterTest, ExternalDataIsReadAtItsOffset) {
   p.set_data_type(onnx::TensorProto::FLOAT);
   p.add_dims(2);
   p.set_data_location(onnx::TensorProto::EXTERNAL);
-  for (auto [key, value] : {std::pair{"location", "weights.bin"}, {"offset", "4"}, {"length", "8"}}) {
+  for (auto [key, value] :
+       {std::pair{"location", "weights.bin"}, {"offset", "4"}, {"length", "8"}}) {
     auto* e = p.add_external_data();
     e->set_key(key);
     e->set_value(value);

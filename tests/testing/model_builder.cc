@@ -62,7 +62,9 @@ onnx::NodeProto& ModelBuilder::node(const std::string& op_type,
   return *n;
 }
 
-std::string ModelBuilder::serialize() const { return model_.SerializeAsString(); }
+std::string ModelBuilder::serialize() const {
+  return model_.SerializeAsString();
+}
 
 void ModelBuilder::save(const std::string& path) const {
   std::ofstream out(path, std::ios::binary);

@@ -17,7 +17,8 @@ class ModelBuilder {
   // Graph input/output with element type (ONNX enum) and dims; a negative dim becomes the
   // symbolic dim "N".
   ModelBuilder& input(const std::string& name, int32_t onnx_type, const std::vector<int64_t>& dims);
-  ModelBuilder& output(const std::string& name, int32_t onnx_type, const std::vector<int64_t>& dims);
+  ModelBuilder& output(const std::string& name, int32_t onnx_type,
+                       const std::vector<int64_t>& dims);
   ModelBuilder& initializer(const std::string& name, const Tensor& value);
   onnx::NodeProto& node(const std::string& op_type, const std::vector<std::string>& inputs,
                         const std::vector<std::string>& outputs, const std::string& name = "");
@@ -31,7 +32,8 @@ class ModelBuilder {
 };
 
 void set_int_attr(onnx::NodeProto& node, const std::string& name, int64_t value);
-void set_ints_attr(onnx::NodeProto& node, const std::string& name, const std::vector<int64_t>& values);
+void set_ints_attr(onnx::NodeProto& node, const std::string& name,
+                   const std::vector<int64_t>& values);
 void set_float_attr(onnx::NodeProto& node, const std::string& name, float value);
 
 }  // namespace qf::testing

@@ -48,7 +48,8 @@ Result<std::vector<Tensor>> Executor::run(const std::vector<Tensor>& inputs) con
     for (const ir::Value* in : node.inputs) {
       ir::InferInput info;
       const Tensor* t = in ? lookup(in) : nullptr;
-      if (in && !t) return internal_error("{}: input '{}' was not computed", node.label(), in->name);
+      if (in && !t)
+        return internal_error("{}: input '{}' was not computed", node.label(), in->name);
       if (t) info = {true, t->dtype(), ir::to_sym_shape(t->shape()), t};
       ictx.inputs.push_back(info);
       in_tensors.push_back(t);

@@ -6,6 +6,8 @@
 namespace qf::reference {
 namespace {
 
+constexpr const char* kIsa = "portable C++";
+
 class ReferenceEngine final : public runtime::Engine {
  public:
   ReferenceEngine(std::unique_ptr<ir::Graph> graph, Executor executor)
@@ -13,13 +15,13 @@ class ReferenceEngine final : public runtime::Engine {
     info_.backend = "reference";
     info_.precision = runtime::Precision::kFP32;
     info_.compute = "fp32 (naive reference kernels)";
-    info_.isa = "portable C++";
+    info_.isa = kIsa;
     for (const ir::Value* c : graph_->constants()) {
       info_.weights_bytes += static_cast<int64_t>(c->constant.nbytes());
     }
     for (const auto& n : graph_->nodes()) {
-      info_.kernels.push_back({n->name.empty() ? n->label() : n->name, n->op_type,
-                               "reference_" + n->op_type});
+      info_.kernels.push_back(
+          {n->name.empty() ? n->label() : n->name, n->op_type, "reference_" + n->op_type});
     }
   }
   const runtime::EngineInfo& info() const override { return info_; }
@@ -38,8 +40,9 @@ class ReferenceBackend final : public runtime::Backend {
  public:
   std::string_view name() const override { return "reference"; }
   bool supports(runtime::Precision p) const override { return p == runtime::Precision::kFP32; }
-  Result<std::unique_ptr<runtime::Engine>> build(std::unique_ptr<ir::Graph> graph,
-                                                 const runtime::BuildOptions& options) const override {
+  std::string current_isa() const override { return kIsa; }
+  Result<std::unique_ptr<runtime::Engine>> build(
+      std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {
     if (!supports(options.precision)) {
       return unsupported("the reference backend runs fp32 only, not {}",
                          runtime::precision_name(options.precision));

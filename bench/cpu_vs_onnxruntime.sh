@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# qforge's CPU backend against ONNX Runtime's CPU execution provider, in one run on this
+# machine: same models, same batch, same thread count, same measurement method (warm-up, then
+# at least DURATION seconds and 10 queries; median host latency). Prints latency ratios
+# qforge/ORT-FP32 per precision. Performance is measured here, never asserted in a test.
+#
+#   bench/cpu_vs_onnxruntime.sh                      # all four models, batch 1 and 8
+#   MODELS="resnet50" BATCHES="1" DURATION=5 bench/cpu_vs_onnxruntime.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh >/dev/null
+
+THREADS=${THREADS:-$(nproc)}
+DURATION=${DURATION:-3}
+MODELS=${MODELS:-"resnet50 resnet18 mobilenet_v2 efficientnet_b0"}
+BATCHES=${BATCHES:-"1 8"}
+PRECISIONS=${PRECISIONS:-}  # empty: every precision the cpu backend supports on this machine
+OUT=${OUT:-build/bench}
+mkdir -p "$OUT"
+
+# ONNX Runtime from npm. --ignore-scripts: the post-install step downloads GPU extras, which
+# fails here and is not needed for the CPU execution provider bundled in the package.
+if [ ! -d bench/node_modules/onnxruntime-node ]; then
+  (cd bench && npm install --no-save --no-package-lock --ignore-scripts onnxruntime-node@1.30.0 >/dev/null)
+fi
+
+precision_flag=()
+[ -n "$PRECISIONS" ] && precision_flag=(--precisions "$PRECISIONS")
+rows="$OUT/rows.jsonl"
+: >"$rows"
+for model in $MODELS; do
+  dir="build/models/${model}_op17_dyn"
+  /usr/bin/python3 tools/export_torchvision.py --out "$dir" --model "$model" --opset 17 --dynamic-batch >/dev/null
+  for batch in $BATCHES; do
+    echo "== $model batch $batch ($THREADS threads)" >&2
+    ort=$(node bench/ort_bench.js "$dir/model.onnx" "$batch" "$THREADS" 200 "$DURATION" 10)
+    build/qforge bench "$dir/model.onnx" --backend cpu --threads "$THREADS" "${precision_flag[@]}" \
+      --batch "$batch" --duration "$DURATION" --json "$OUT/${model}_b${batch}.json" >&2
+    node -e '
+      const ort = JSON.parse(process.argv[1]);
+      const q = require(require("path").resolve(process.argv[2]));
+      for (const r of q.results) console.log(JSON.stringify({model: process.argv[3], batch: r.batch,
+        precision: r.precision, qforge_ms: r.latency_ms.median, ort_ms: ort.median_ms,
+        ort_runtime: ort.runtime, cpu: q.device.cpu}));' "$ort" "$OUT/${model}_b${batch}.json" "$model" >>"$rows"
+  done
+done
+
+node -e '
+  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  console.log(`\nqforge cpu backend vs ${rows[0].ort_runtime} (CPU EP, FP32) on ${rows[0].cpu}, ${process.argv[2]} threads, ${new Date().toISOString().slice(0, 10)}`);
+  console.log("| model | batch | precision | qforge median ms | ORT fp32 median ms | ratio qforge/ORT |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of rows) console.log(`| ${r.model} | ${r.batch} | ${r.precision} | ${r.qforge_ms.toFixed(2)} | ${r.ort_ms.toFixed(2)} | ${(r.qforge_ms / r.ort_ms).toFixed(2)} |`);
+' "$rows" "$THREADS"

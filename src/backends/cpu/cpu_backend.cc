@@ -1,0 +1,310 @@
+// The "cpu" backend: oneDNN primitives where oneDNN has them, reference kernels elsewhere.
+//
+// build() optimizes the graph (folding, BN folding, fusion into qforge::Fused* ops), then plans
+// it for its declared input shapes: primitives created, weights reordered, the activation arena
+// placed. A run with other input shapes (another batch size) plans again once and keeps both
+// plans; runs themselves allocate nothing but the output tensors.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "backends/cpu/builder.h"
+#include "backends/cpu/isa.h"
+#include "backends/reference/executor.h"
+#include "runtime/engine.h"
+#include "runtime/input_check.h"
+
+#if __has_include("passes/optimize.h")
+#include "passes/optimize.h"
+#define QFORGE_CPU_HAS_OPTIMIZER 1
+#else
+#define QFORGE_CPU_HAS_OPTIMIZER 0
+#endif
+
+namespace qf::cpu {
+namespace {
+
+// Plans kept per engine; one per distinct set of input shapes seen.
+constexpr size_t kMaxPlans = 8;
+
+std::string compute_words(runtime::Precision p) {
+  switch (p) {
+    case runtime::Precision::kBF16:
+      return "bf16 (oneDNN bf16 kernels, fp32 accumulation; fp32 at the graph boundaries, in "
+             "biases and in reference fallbacks)";
+    case runtime::Precision::kINT8:
+      return "int8 (oneDNN: u8/s8 activations with per-tensor scales, s8 weights with "
+             "per-output-channel scales, s32 accumulation; fp32 for ops without int8 kernels)";
+    default:
+      return "fp32 (oneDNN kernels, denormals flushed to zero)";
+  }
+}
+
+class CpuEngine final : public runtime::Engine {
+ public:
+  CpuEngine(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options,
+            std::map<std::string, float> scales)
+      : graph_(std::move(graph)),
+        scales_(std::move(scales)),
+        threads_(resolve_threads(options.threads)),
+        engine_(dnnl::engine::kind::cpu, 0),
+        stream_(engine_),
+        profile_(std::getenv("QFORGE_CPU_PROFILE") != nullptr) {
+    ctx_.graph = graph_.get();
+    ctx_.engine = &engine_;
+    ctx_.stream = &stream_;
+    ctx_.precision = options.precision;
+    ctx_.weights = &weights_;
+    if (options.precision == runtime::Precision::kINT8) ctx_.activation_scales = &scales_;
+    info_.backend = "cpu";
+    info_.precision = options.precision;
+    info_.compute = compute_words(options.precision);
+    if (options.precision == runtime::Precision::kINT8 && options.activation_scales.empty()) {
+      info_.compute += "; scales from a synthetic calibration on one random input";
+    }
+    info_.isa = isa_name();
+    if (!onednn_uses_openmp()) {
+      info_.compute += "; thread count chosen by oneDNN's own runtime, not by --threads";
+    }
+  }
+
+  ~CpuEngine() override {
+    if (profile_) print_profile();
+  }
+
+  // Plans for the declared input shapes now, so that building reorders the weights and reports
+  // what runs. Symbolic dims are planned at 1; if that fails, planning waits for the first run.
+  Status prepare() {
+    std::vector<Shape> shapes;
+    std::vector<DType> dtypes;
+    bool guessed = false;
+    for (const ir::Value* in : graph_->inputs) {
+      if (!in->shape || in->dtype == DType::kUndefined) return {};
+      Shape s;
+      for (const ir::Dim& d : *in->shape) {
+        guessed = guessed || !d.is_known();
+        s.push_back(d.is_known() ? d.value : 1);
+      }
+      shapes.push_back(std::move(s));
+      dtypes.push_back(in->dtype);
+    }
+    Result<Plan*> plan = plan_for(shapes, dtypes);
+    if (!plan.ok() && !guessed) return plan.status();
+    return {};
+  }
+
+  const runtime::EngineInfo& info() const override { return info_; }
+  const ir::Graph& graph() const override { return *graph_; }
+
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    QF_RETURN_IF_ERROR(runtime::check_inputs(*graph_, inputs));
+    Plan* plan = find_plan(inputs);
+    if (!plan) {
+      std::vector<Shape> shapes;
+      std::vector<DType> dtypes;
+      for (const Tensor& t : inputs) {
+        shapes.push_back(t.shape());
+        dtypes.push_back(t.dtype());
+      }
+      QF_ASSIGN_OR_RETURN(plan, plan_for(shapes, dtypes));
+    }
+    last_ = plan;
+    RunEnvironment env(threads_);
+    if (!profile_) return plan->run(inputs, stream_, nullptr);
+    std::vector<double>& times = profile_seconds_[plan];
+    times.resize(plan->steps.size(), 0.0);
+    ++profile_runs_[plan];
+    return plan->run(inputs, stream_, &times);
+  }
+
+ private:
+  Plan* find_plan(const std::vector<Tensor>& inputs) const {
+    auto matches = [&](const Plan& p) {
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        if (p.input_shapes[i] != inputs[i].shape()) return false;
+      }
+      return true;
+    };
+    if (last_ && matches(*last_)) return last_;
+    for (const auto& p : plans_) {
+      if (matches(*p)) return p.get();
+    }
+    return nullptr;
+  }
+
+  Result<Plan*> plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
+    RunEnvironment env(threads_);  // weight reorders run on the same pool
+    PlanBuilder builder(ctx_);
+    QF_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, builder.build(shapes, dtypes));
+    if (plans_.size() >= kMaxPlans) {
+      auto victim = std::find_if(plans_.begin(), plans_.end(),
+                                 [&](const auto& p) { return p.get() != last_; });
+      profile_seconds_.erase(victim->get());
+      profile_runs_.erase(victim->get());
+      plans_.erase(victim);
+    }
+    plans_.push_back(std::move(plan));
+    Plan* p = plans_.back().get();
+    if (plans_.size() == 1 || info_.kernels.empty()) {
+      info_.kernels = p->kernels;
+      info_.weights_bytes = p->weights_bytes;
+    }
+    info_.activation_bytes = std::max(info_.activation_bytes, p->arena_bytes);
+    return p;
+  }
+
+  void print_profile() const {
+    for (const auto& [plan, times] : profile_seconds_) {
+      const int runs = profile_runs_.at(plan);
+      double total = 0;
+      for (double t : times) total += t;
+      std::vector<size_t> order(times.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return times[a] > times[b]; });
+      std::fprintf(stderr, "qforge cpu profile: %zu steps, %d runs, %.3f ms per run\n",
+                   times.size(), runs, 1e3 * total / runs);
+      std::map<std::string, double> by_kind;
+      for (size_t i = 0; i < times.size(); ++i) {
+        const Step& s = plan->steps[i];
+        const char* kind = s.kind == Step::Kind::kReference   ? "reference"
+                           : s.kind == Step::Kind::kPrimitive ? "onednn"
+                                                              : "copy/reorder";
+        by_kind[kind] += times[i];
+      }
+      for (const auto& [k, t] : by_kind) {
+        std::fprintf(stderr, "  %-14s %8.3f ms\n", k.c_str(), 1e3 * t / runs);
+      }
+      for (size_t k = 0; k < std::min<size_t>(order.size(), 30); ++k) {
+        const size_t i = order[k];
+        std::fprintf(stderr, "  %8.3f ms  %s\n", 1e3 * times[i] / runs,
+                     plan->steps[i].label.c_str());
+      }
+    }
+  }
+
+  std::unique_ptr<ir::Graph> graph_;
+  std::map<std::string, float> scales_;
+  int threads_;
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  WeightCache weights_;
+  BuildContext ctx_;
+  std::vector<std::unique_ptr<Plan>> plans_;
+  Plan* last_ = nullptr;
+  runtime::EngineInfo info_;
+  std::mutex mutex_;
+  bool profile_;
+  std::map<const Plan*, std::vector<double>> profile_seconds_;
+  std::map<const Plan*, int> profile_runs_;
+};
+
+// Scales from one FP32 run of the reference executor on a seeded random input: max |value| / 127
+// of every f32 value. A stand-in until real calibration data is given; the engine it yields is
+// fit for timing, not for accuracy.
+Result<std::map<std::string, float>> synthetic_scales(ir::Graph& graph) {
+  std::mt19937 gen(20240601);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<Tensor> inputs;
+  for (const ir::Value* in : graph.inputs) {
+    if (!in->shape) return unsupported("int8: input '{}' has no shape to calibrate with", in->name);
+    Shape shape;
+    for (const ir::Dim& d : *in->shape) shape.push_back(d.is_known() ? d.value : 1);
+    Tensor t(in->dtype, shape);
+    if (in->dtype == DType::kF32) {
+      for (float& v : t.span<float>()) v = normal(gen);
+    }
+    inputs.push_back(std::move(t));
+  }
+  // Every f32 value becomes an output for the one run, then the outputs are restored.
+  const std::vector<ir::Value*> outputs = graph.outputs;
+  std::vector<ir::Value*> observed;
+  for (const auto& n : graph.nodes()) {
+    for (ir::Value* v : n->outputs) {
+      if (v && v->dtype == DType::kF32) observed.push_back(v);
+    }
+  }
+  graph.outputs = observed;
+  Result<std::vector<Tensor>> values = [&]() -> Result<std::vector<Tensor>> {
+    QF_ASSIGN_OR_RETURN(reference::Executor e, reference::Executor::create(graph));
+    return e.run(inputs);
+  }();
+  graph.outputs = outputs;
+  QF_RETURN_IF_ERROR(values.status());
+  std::map<std::string, float> scales;
+  auto scale_of = [](const Tensor& t) {
+    float amax = 0.f;
+    for (float v : t.span<float>()) amax = std::max(amax, std::abs(v));
+    return amax > 0 ? amax / 127.f : 1.f;
+  };
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    if (inputs[i].dtype() == DType::kF32) scales[graph.inputs[i]->name] = scale_of(inputs[i]);
+  }
+  for (size_t i = 0; i < observed.size(); ++i) {
+    scales[observed[i]->name] = scale_of((*values)[i]);
+  }
+  return scales;
+}
+
+class CpuBackend final : public runtime::Backend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+
+  bool supports(runtime::Precision p) const override { return unsupported_reason(p).empty(); }
+
+  std::string current_isa() const override { return isa_name(); }
+
+  Result<std::unique_ptr<runtime::Engine>> build(
+      std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {
+    if (const std::string why = unsupported_reason(options.precision); !why.empty()) {
+      return unsupported("the cpu backend cannot build {}: {}",
+                         runtime::precision_name(options.precision), why);
+    }
+#if QFORGE_CPU_HAS_OPTIMIZER
+    QF_RETURN_IF_ERROR(passes::optimize(*graph));
+#endif
+    std::map<std::string, float> scales = options.activation_scales;
+    if (options.precision == runtime::Precision::kINT8 && scales.empty()) {
+      std::fprintf(stderr,
+                   "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "
+                   "INPUT instead. This engine's speed is real, its accuracy is not: calibrate "
+                   "with real data for a usable int8 engine.\n");
+      QF_ASSIGN_OR_RETURN(scales, synthetic_scales(*graph));
+    }
+    try {
+      auto engine = std::make_unique<CpuEngine>(std::move(graph), options, std::move(scales));
+      QF_RETURN_IF_ERROR(engine->prepare());
+      return std::unique_ptr<runtime::Engine>(std::move(engine));
+    } catch (const dnnl::error& e) {
+      return internal_error("oneDNN: {} (status {})", e.what(), static_cast<int>(e.status));
+    }
+  }
+
+ private:
+  static std::string unsupported_reason(runtime::Precision p) {
+    switch (p) {
+      case runtime::Precision::kFP32:
+        return "";
+      case runtime::Precision::kBF16:
+        return bf16_unavailable_reason();
+      case runtime::Precision::kFP16:
+        return "oneDNN 2.6 has no fp16 compute kernels on CPUs; use bf16 (or fp32)";
+      case runtime::Precision::kTF32:
+        return "tf32 is a GPU (tensor core) format; use fp32 or bf16 on the CPU";
+      case runtime::Precision::kINT8:
+        return int8_unavailable_reason();
+    }
+    return "unknown precision";
+  }
+};
+
+const CpuBackend kBackend;
+[[maybe_unused]] const bool kRegistered = runtime::register_backend(&kBackend);
+
+}  // namespace
+}  // namespace qf::cpu

@@ -1,0 +1,48 @@
+// `qforge bench --json FILE`: the versioned summary other tools read. Schema 1 fields are never
+// renamed; new fields may be added (docs/ARCHITECTURE.md, "bench JSON").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/accuracy.h"
+#include "bench/statistics.h"
+
+namespace qf::bench {
+
+struct BenchRow {
+  std::string precision;
+  std::string calib_method;  // empty unless INT8 from calibration
+  std::string backend;
+  std::string compute;  // what the kernels really compute in
+  int64_t batch = 1;
+  LatencyStats latency_ms;
+  double throughput_qps = 0;
+  double walltime_s = 0;
+  int queries = 0;
+  std::optional<Agreement> vs_fp32;  // absent for the FP32 row itself
+  int64_t weights_bytes = 0;
+  int64_t activation_bytes = 0;
+  double build_s = 0;
+};
+
+struct BenchReport {
+  std::string qforge_version;
+  std::string model_path;
+  std::string model_producer;
+  int64_t model_opset = 0;
+  std::string backend;
+  std::string cpu;
+  std::string gpu;
+  std::vector<BenchRow> rows;
+};
+
+nlohmann::json to_json(const BenchReport& report);
+
+// "model name" from /proc/cpuinfo, or "unknown".
+std::string cpu_model_name();
+
+}  // namespace qf::bench

@@ -1,0 +1,40 @@
+// The trtexec measurement loop: warm up for a while, then time queries until both a minimum
+// duration and a minimum number of iterations are reached. The clock is injected so that tests
+// can drive the loop deterministically.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "qforge/status.h"
+
+namespace qf::bench {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual double now_s() = 0;  // monotonic seconds
+};
+
+class SteadyClock final : public Clock {
+ public:
+  double now_s() override;
+};
+
+struct TimingOptions {
+  double warmup_ms = 200;
+  double duration_s = 3;
+  int iterations = 10;
+};
+
+struct TimingResult {
+  std::vector<double> latencies_ms;  // one per timed query
+  int warmup_queries = 0;
+  double walltime_s = 0;  // host time from the first to the end of the last timed query
+};
+
+// Calls `query` until the options are satisfied; stops at the first error.
+Result<TimingResult> run_timing_loop(const TimingOptions& options, Clock& clock,
+                                     const std::function<Status()>& query);
+
+}  // namespace qf::bench

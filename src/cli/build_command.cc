@@ -1,0 +1,134 @@
+// qforge build MODEL.onnx [--backend B] [--precision P] [--threads N] [--shape NAME=DIMS]...
+//              [-o MODEL.engine]: builds an engine and saves it (runtime/engine_file.h).
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "cli/command.h"
+#include "core/file_util.h"
+#include "runtime/engine_file.h"
+
+#ifndef QFORGE_VERSION
+#define QFORGE_VERSION "dev"
+#endif
+
+namespace qf::cli {
+namespace {
+
+struct BuildCommandOptions {
+  std::string model;
+  std::string output;
+  std::string backend;
+  std::string precision = "fp32";
+  int threads = 0;
+  std::vector<std::string> shapes;
+};
+
+std::string default_backend() {
+  return runtime::find_backend("cpu") ? "cpu" : "reference";
+}
+
+std::string human_bytes(int64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", n) : fmt::format("{:.1f} {} ({} bytes)", v, units[u], n);
+}
+
+void print_summary(const BuildCommandOptions& opt, const runtime::EngineInfo& info,
+                   const runtime::EngineFileHeader& header, size_t file_bytes) {
+  fmt::print("Built {} -> {} ({} bytes)\n", opt.model, opt.output, file_bytes);
+  fmt::print("  backend:     {}\n", info.backend);
+  fmt::print("  precision:   {}\n", runtime::precision_name(info.precision));
+  fmt::print("  compute:     {}\n", info.compute);
+  fmt::print("  ISA:         {}\n", info.isa);
+  fmt::print("  threads:     {}\n",
+             header.threads > 0 ? std::to_string(header.threads) : "all cores");
+  fmt::print("  weights:     {}\n", human_bytes(info.weights_bytes));
+  fmt::print("  activations: {}\n",
+             info.activation_bytes > 0 ? human_bytes(info.activation_bytes) : "not planned");
+  fmt::print("  model hash:  fnv1a64:{:016x}\n", header.model_hash);
+
+  std::map<std::string, int> histogram;
+  for (const runtime::KernelInfo& k : info.kernels) ++histogram[k.impl];
+  std::vector<std::pair<std::string, int>> rows(histogram.begin(), histogram.end());
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  fmt::print("  kernels:     {}\n", info.kernels.size());
+  for (const auto& [impl, count] : rows) fmt::print("    {:<{}}  {}\n", impl, width, count);
+}
+
+Status build_model(BuildCommandOptions opt) {
+  if (opt.backend.empty()) opt.backend = default_backend();
+  if (opt.threads < 0)
+    return usage_error("--threads {}: must be 0 (all cores) or more", opt.threads);
+  if (opt.output.empty()) {
+    opt.output = std::filesystem::path(opt.model).replace_extension(".engine").string();
+  }
+  if (std::filesystem::path(opt.output) == std::filesystem::path(opt.model)) {
+    return usage_error("-o {}: would overwrite the model", opt.output);
+  }
+
+  const runtime::Backend* backend = runtime::find_backend(opt.backend);
+  if (!backend) return usage_error("--backend {}: no such backend in this build", opt.backend);
+  QF_ASSIGN_OR_RETURN(runtime::Precision precision, runtime::parse_precision(opt.precision));
+  if (!backend->supports(precision)) {
+    return unsupported("the {} backend does not support {} on this machine", opt.backend,
+                       opt.precision);
+  }
+  QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
+
+  QF_ASSIGN_OR_RETURN(std::string bytes, read_file_bytes(opt.model));
+  if (runtime::is_engine_file(bytes)) {
+    return usage_error("{}: is already an engine file; build takes an ONNX model", opt.model);
+  }
+  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::import_model_bytes(bytes, opt.model));
+  QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
+  QF_ASSIGN_OR_RETURN(
+      std::unique_ptr<runtime::Engine> engine,
+      backend->build(std::move(model.graph), runtime::BuildOptions{precision, opt.threads}));
+
+  runtime::EngineFileHeader header = runtime::header_for(*engine);
+  header.producer = "qforge " QFORGE_VERSION;
+  header.model_name = std::filesystem::path(opt.model).filename().string();
+  header.model_size = bytes.size();
+  header.model_hash = runtime::fnv1a64(bytes);
+  header.threads = opt.threads;
+  for (const auto& [name, shape] : shapes)
+    header.options.emplace_back("shape:" + name, shape_str(shape));
+
+  QF_ASSIGN_OR_RETURN(std::string file, runtime::serialize_engine(header, engine->graph()));
+  QF_RETURN_IF_ERROR(write_file_atomic(opt.output, file));
+  print_summary(opt, engine->info(), header, file.size());
+  return {};
+}
+
+}  // namespace
+
+void add_build_command(CLI::App& app, Dispatch& dispatch) {
+  auto opt = std::make_shared<BuildCommandOptions>();
+  CLI::App* cmd = app.add_subcommand("build", "Build an engine from an ONNX model and save it");
+  cmd->add_option("model", opt->model, "ONNX model")->required();
+  cmd->add_option("-o,--output", opt->output, "Engine file to write (default: MODEL with .engine)");
+  std::vector<std::string> names;
+  for (const runtime::Backend* b : runtime::all_backends()) names.emplace_back(b->name());
+  cmd->add_option(
+      "--backend", opt->backend,
+      fmt::format("Backend: {} (default: {})", fmt::join(names, ", "), default_backend()));
+  cmd->add_option("--precision", opt->precision, "Precision: fp32, tf32, fp16, bf16, int8")
+      ->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "Threads the engine runs with (0: all cores)")
+      ->capture_default_str();
+  cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
+  cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return build_model(*opt); }; });
+}
+
+}  // namespace qf::cli

@@ -1,0 +1,292 @@
+#include "runtime/engine_file.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/file_util.h"
+#include "onnx/exporter.h"
+#include "onnx/importer.h"
+
+namespace qf::runtime {
+
+namespace {
+
+constexpr size_t kVersionOffset = 8;
+constexpr size_t kChecksumOffset = 12;
+constexpr size_t kBodySizeOffset = 16;
+constexpr size_t kChecksummedFrom = 16;  // the checksum covers the body size too
+
+uint32_t crc32_of(std::string_view bytes) {
+  // zlib's length argument is a uInt: feed files past 4 GiB in pieces.
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (!bytes.empty()) {
+    const size_t n = std::min<size_t>(bytes.size(), std::numeric_limits<uInt>::max());
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(n));
+    bytes.remove_prefix(n);
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+class Writer {
+ public:
+  void u32(uint32_t v) { put(v, 4); }
+  void u64(uint64_t v) { put(v, 8); }
+  void i32(int32_t v) { u32(static_cast<uint32_t>(v)); }
+  void str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  void raw(std::string_view s) { out_.append(s); }
+  std::string& bytes() { return out_; }
+
+ private:
+  void put(uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  std::string out_;
+};
+
+// Bounds-checked reads over the checksummed body. After a good checksum a failure here means
+// a writer bug or a checksum collision; either way the file is not trusted.
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : in_(bytes) {}
+
+  bool u32(uint32_t& v) {
+    uint64_t x = 0;
+    if (!get(x, 4)) return false;
+    v = static_cast<uint32_t>(x);
+    return true;
+  }
+  bool u64(uint64_t& v) { return get(v, 8); }
+  bool i32(int32_t& v) {
+    uint32_t x = 0;
+    if (!u32(x)) return false;
+    v = static_cast<int32_t>(x);
+    return true;
+  }
+  bool str(std::string& s) {
+    uint32_t n = 0;
+    if (!u32(n) || n > in_.size()) return false;
+    s.assign(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool view(uint64_t n, std::string_view& s) {
+    if (n > in_.size()) return false;
+    s = in_.substr(0, static_cast<size_t>(n));
+    in_.remove_prefix(static_cast<size_t>(n));
+    return true;
+  }
+  bool at_end() const { return in_.empty(); }
+
+ private:
+  bool get(uint64_t& v, int n) {
+    if (in_.size() < static_cast<size_t>(n)) return false;
+    v = 0;
+    for (int i = 0; i < n; ++i) {
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(in_[static_cast<size_t>(i)]))
+           << (8 * i);
+    }
+    in_.remove_prefix(static_cast<size_t>(n));
+    return true;
+  }
+  std::string_view in_;
+};
+
+void store_le(std::string& bytes, size_t offset, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) {
+    bytes[offset + static_cast<size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+}
+
+uint64_t read_le(std::string_view bytes, size_t offset, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) {
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[offset + static_cast<size_t>(i)]))
+         << (8 * i);
+  }
+  return v;
+}
+
+Status corrupted(const std::string& file, std::string_view what) {
+  return invalid_input("{}: engine file is corrupted ({}); rebuild it with `qforge build`", file,
+                       what);
+}
+
+Result<EngineFileHeader> read_header(Reader& r, const std::string& file,
+                                     std::string_view& payload) {
+  EngineFileHeader h;
+  std::string precision;
+  uint32_t option_count = 0;
+  uint64_t payload_size = 0;
+  const bool ok = r.str(h.backend) && r.str(precision) && r.str(h.isa) && r.str(h.compute) &&
+                  r.str(h.producer) && r.str(h.model_name) && r.u64(h.model_size) &&
+                  r.u64(h.model_hash) && r.i32(h.threads) && r.u32(option_count);
+  if (!ok) return corrupted(file, "header fields run past the end");
+  for (uint32_t i = 0; i < option_count; ++i) {
+    std::pair<std::string, std::string> kv;
+    if (!r.str(kv.first) || !r.str(kv.second))
+      return corrupted(file, "build options run past the end");
+    h.options.push_back(std::move(kv));
+  }
+  if (!r.u64(payload_size) || !r.view(payload_size, payload)) {
+    return corrupted(file, "graph payload runs past the end");
+  }
+  if (!r.at_end()) return corrupted(file, "bytes after the graph payload");
+  auto p = parse_precision(precision);
+  if (!p.ok()) return corrupted(file, "unknown precision '" + precision + "'");
+  h.precision = *p;
+  return h;
+}
+
+}  // namespace
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+bool is_engine_file(std::string_view bytes) {
+  return bytes.starts_with(kEngineMagic);
+}
+
+EngineFileHeader header_for(const Engine& engine) {
+  const EngineInfo& info = engine.info();
+  EngineFileHeader h;
+  h.backend = info.backend;
+  h.precision = info.precision;
+  h.isa = info.isa;
+  h.compute = info.compute;
+  return h;
+}
+
+Result<std::string> serialize_engine(const EngineFileHeader& header, const ir::Graph& graph) {
+  auto payload = onnx_io::export_model_bytes(graph);
+  if (!payload.ok()) return payload.status().with_context("saving the engine's graph: ");
+
+  Writer w;
+  w.raw(kEngineMagic);
+  w.u32(kEngineFormatVersion);
+  w.u32(0);  // checksum, patched below
+  w.u64(0);  // body size, patched below
+  w.str(header.backend);
+  w.str(precision_name(header.precision));
+  w.str(header.isa);
+  w.str(header.compute);
+  w.str(header.producer);
+  w.str(header.model_name);
+  w.u64(header.model_size);
+  w.u64(header.model_hash);
+  w.i32(header.threads);
+  w.u32(static_cast<uint32_t>(header.options.size()));
+  for (const auto& [key, value] : header.options) {
+    w.str(key);
+    w.str(value);
+  }
+  w.u64(payload->size());
+  w.raw(*payload);
+
+  std::string& bytes = w.bytes();
+  store_le(bytes, kBodySizeOffset, bytes.size() - kEnginePrefixBytes, 8);
+  store_le(bytes, kChecksumOffset, crc32_of(std::string_view(bytes).substr(kChecksummedFrom)), 4);
+  return std::move(bytes);
+}
+
+Result<LoadedEngine> parse_engine_file(std::string_view bytes, const std::filesystem::path& path) {
+  const std::string file = path.string();
+  if (bytes.size() < kEngineMagic.size()) {
+    if (!bytes.empty() && kEngineMagic.starts_with(bytes)) {
+      return invalid_input("{}: truncated engine file ({} bytes)", file, bytes.size());
+    }
+    return invalid_input("{}: not a qforge engine file (bad magic)", file);
+  }
+  if (!is_engine_file(bytes))
+    return invalid_input("{}: not a qforge engine file (bad magic)", file);
+  if (bytes.size() < kEnginePrefixBytes) {
+    return invalid_input("{}: truncated engine file ({} bytes, the fixed header alone is {})", file,
+                         bytes.size(), kEnginePrefixBytes);
+  }
+  // The version comes before the checksum: another version may checksum differently.
+  const auto version = static_cast<uint32_t>(read_le(bytes, kVersionOffset, 4));
+  if (version != kEngineFormatVersion) {
+    return invalid_input(
+        "{}: engine file format version {} was written by {} qforge (this one reads version {}); "
+        "rebuild the engine with `qforge build`",
+        file, version, version > kEngineFormatVersion ? "a newer" : "an older",
+        kEngineFormatVersion);
+  }
+  const uint64_t body = read_le(bytes, kBodySizeOffset, 8);
+  const uint64_t actual = bytes.size() - kEnginePrefixBytes;
+  if (body > actual) {
+    return invalid_input("{}: truncated engine file ({} bytes; its header declares {} more)", file,
+                         bytes.size(), body - actual);
+  }
+  const auto stored_crc = static_cast<uint32_t>(read_le(bytes, kChecksumOffset, 4));
+  const uint32_t crc = crc32_of(bytes.substr(kChecksummedFrom));
+  if (stored_crc != crc) {
+    return corrupted(
+        file, fmt::format("checksum mismatch: stored {:08x}, computed {:08x}", stored_crc, crc));
+  }
+  if (body != actual) return corrupted(file, "size field disagrees with the file size");
+
+  Reader r(bytes.substr(kEnginePrefixBytes));
+  std::string_view payload;
+  QF_ASSIGN_OR_RETURN(EngineFileHeader header, read_header(r, file, payload));
+  auto model = onnx_io::import_model_bytes(std::string(payload), path);
+  if (!model.ok()) return model.status();
+  return LoadedEngine{std::move(header), std::move(model->graph)};
+}
+
+Result<LoadedEngine> load_engine_file(const std::filesystem::path& path) {
+  QF_ASSIGN_OR_RETURN(std::string bytes, read_file_bytes(path));
+  return parse_engine_file(bytes, path);
+}
+
+Result<const Backend*> backend_for(const EngineFileHeader& header,
+                                   const std::filesystem::path& path) {
+  const std::string file = path.string();
+  const Backend* backend = find_backend(header.backend);
+  if (!backend) {
+    return unsupported(
+        "{}: the engine was built for the '{}' backend, which this qforge does not "
+        "have",
+        file, header.backend);
+  }
+  if (!backend->supports(header.precision)) {
+    return unsupported("{}: the {} backend cannot run {} on this machine", file, header.backend,
+                       precision_name(header.precision));
+  }
+  // Engines are tuned for one instruction set, as TensorRT's are for one GPU: another ISA may
+  // be missing instructions the kernels use, or simply pick other kernels. "" means portable.
+  const std::string here = backend->current_isa();
+  if (!here.empty() && here != header.isa) {
+    return invalid_input(
+        "{}: the engine was built for ISA '{}' but the {} backend uses '{}' on this "
+        "machine; rebuild it here with `qforge build`",
+        file, header.isa, header.backend, here);
+  }
+  return backend;
+}
+
+Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
+                                                    const std::filesystem::path& path,
+                                                    std::optional<int> threads) {
+  QF_ASSIGN_OR_RETURN(const Backend* backend, backend_for(loaded.header, path));
+  BuildOptions options;
+  options.precision = loaded.header.precision;
+  options.threads = threads.value_or(loaded.header.threads);
+  // The graph is already optimized; the backend's passes run again and change nothing.
+  auto engine = backend->build(std::move(loaded.graph), options);
+  if (!engine.ok()) return engine.status().with_context(path.string() + ": ");
+  return engine;
+}
+
+}  // namespace qf::runtime

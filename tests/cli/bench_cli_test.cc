@@ -1,0 +1,56 @@
+// `qforge bench`: a short real run on the embedded model, its JSON, and bad options.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "testing/cli_runner.h"
+
+namespace qf {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_qforge;
+
+std::string model() {
+  return (fs::path(__FILE__).parent_path().parent_path().parent_path() / "models" /
+          "fashion_mnist_cnn.onnx")
+      .string();
+}
+
+TEST(BenchCliTest, ShortRunWritesSchemaOneJson) {
+  const fs::path json = fs::temp_directory_path() / "qforge_bench_cli_test.json";
+  fs::remove(json);
+  const auto r = run_qforge("bench " + model() +
+                            " --backend reference --batch 1,4 --warmup 10 --duration 0.05 "
+                            "--iterations 3 --json " +
+                            json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("samples/s"), std::string::npos) << r.out;
+  std::ifstream in(json);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  fs::remove(json);
+  EXPECT_EQ(j["schema"], 1);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][1]["batch"], 4);
+  EXPECT_GE(j["results"][0]["queries"].get<int>(), 3);
+  const double qps = j["results"][1]["throughput_qps"];
+  EXPECT_DOUBLE_EQ(j["results"][1]["throughput_samples_per_s"].get<double>(), 4 * qps);
+}
+
+TEST(BenchCliTest, BadOptionsAreUsageErrors) {
+  auto r = run_qforge("bench " + model() + " --batch 0");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("--batch 0: batch sizes must be positive"), std::string::npos) << r.out;
+  r = run_qforge("bench " + model() + " --precisions fp64");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown precision 'fp64'"), std::string::npos) << r.out;
+  r = run_qforge("bench " + model() + " --backend reference --precisions int8");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  r = run_qforge("bench " + model() + " --percentile ninety");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+}
+
+}  // namespace
+}  // namespace qf
