@@ -6,7 +6,7 @@ set -euo pipefail
 QFORGE_PACKAGES=(
   cmake ninja-build g++ ccache pkg-config clang-format
   libonnx-dev libprotobuf-dev zlib1g-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libdnnl-dev
+  libgtest-dev libgmock-dev libdnnl-dev libzip-dev libstb-dev chromium zstd
   libonnx-testdata dataset-fashion-mnist
   python3-torch python3-torchvision python3-numpy python3-onnx
 )

@@ -28,6 +28,12 @@ nlohmann::json to_json(const BenchReport& report) {
                   {"sqnr_db", finite_or_null(r.vs_fp32->sqnr_db)},
                   {"max_abs_error", r.vs_fp32->max_abs_error}};
     }
+    // Accuracy against labels applies to every row, the fp32 one included.
+    if (r.vs_labels) {
+      accuracy["top1"] = r.vs_labels->top1;
+      accuracy["top5"] = r.vs_labels->top5;
+      accuracy["eval_samples"] = r.vs_labels->samples;
+    }
     results.push_back(
         {{"precision", r.precision},
          {"calib_method",
@@ -43,7 +49,15 @@ nlohmann::json to_json(const BenchReport& report) {
          {"accuracy", accuracy},
          {"weights_bytes", r.weights_bytes},
          {"activation_bytes", r.activation_bytes},
-         {"build_s", r.build_s}});
+         {"build_s", r.build_s},
+         {"calib_s", r.calib_s}});
+    if (!r.profile.empty()) {
+      nlohmann::json profile = nlohmann::json::array();
+      for (const LayerTime& l : r.profile) {
+        profile.push_back({{"name", l.name}, {"op", l.op}, {"impl", l.impl}, {"ms", l.ms}});
+      }
+      results.back()["profile"] = std::move(profile);
+    }
   }
   return {{"schema", 1},
           {"qforge_version", report.qforge_version},

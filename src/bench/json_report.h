@@ -13,6 +13,21 @@
 
 namespace qf::bench {
 
+// One kernel's share of a profiled run (`--profile`).
+struct LayerTime {
+  std::string name;  // the node (or fused node) it implements
+  std::string op;    // op or fused pattern
+  std::string impl;  // kernel
+  double ms = 0;     // mean time per query
+};
+
+// Accuracy against labels (`--eval DATA --labels FILE`).
+struct LabelAccuracy {
+  double top1 = 0;  // fractions in [0, 1]
+  double top5 = 0;
+  int64_t samples = 0;
+};
+
 struct BenchRow {
   std::string precision;
   std::string calib_method;  // empty unless INT8 from calibration
@@ -24,6 +39,10 @@ struct BenchRow {
   double walltime_s = 0;
   int queries = 0;
   std::optional<Agreement> vs_fp32;  // absent for the FP32 row itself
+  std::optional<LabelAccuracy> vs_labels;
+  std::vector<double> latencies_ms;  // every timed query in order (CDF, --export-times)
+  std::vector<LayerTime> profile;    // empty unless profiled
+  double calib_s = 0;                // calibration time (INT8 from data)
   int64_t weights_bytes = 0;
   int64_t activation_bytes = 0;
   double build_s = 0;

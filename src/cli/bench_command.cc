@@ -1,15 +1,24 @@
 // qforge bench MODEL: every precision side by side under trtexec's measurement method, with
-// each precision's agreement with FP32 on the same inputs.
+// what each costs in accuracy: agreement with FP32 on the same inputs and, with --eval and
+// --labels, top-1/top-5 on labelled data. INT8 appears once per calibration method.
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <sstream>
 
+#include "bench/evaluation.h"
+#include "bench/html_report.h"
 #include "bench/json_report.h"
+#include "bench/markdown_report.h"
 #include "bench/timing_loop.h"
+#include "cli/calibration_options.h"
 #include "cli/command.h"
+#include "cli/progress.h"
 #include "core/file_util.h"
+#include "data/dataset.h"
+#include "quant/calibration.h"
 #include "runtime/random_input.h"
 
 #ifndef QFORGE_VERSION
@@ -21,23 +30,45 @@ namespace {
 
 struct BenchOptions {
   std::string model;
-  std::string backend = "reference";
+  std::string backend;
   std::string precisions;  // empty: all the backend supports
   std::string batches = "1";
   std::string percentiles = "90,95,99";
   std::vector<std::string> shapes;
   bench::TimingOptions timing;
   std::string json_path;
+  std::string report_dir;
+  std::string export_times;
+  bool profile = false;
   uint64_t seed = 0;
   int threads = 0;
+  CalibrationCliOptions calibration;
+  std::string calib_methods = "entropy";
+  std::string eval_data;
+  std::string labels;
+  int64_t eval_limit = 0;
 };
+
+// One row family of the table: a precision, and for INT8 where its scales come from.
+struct RowSpec {
+  runtime::Precision precision;
+  std::string calib_method;  // "entropy".. from data, "cache", "synthetic"; "" for float rows
+};
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 template <typename T>
 Result<std::vector<T>> parse_list(const std::string& text, const std::string& option) {
   std::vector<T> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : split_list(text)) {
     std::istringstream in(item);
     T v{};
     if (!(in >> v) || !in.eof())
@@ -57,23 +88,53 @@ Result<std::vector<runtime::Precision>> choose_precisions(const BenchOptions& op
       if (backend.supports(p)) {
         out.push_back(p);
       } else {
-        fmt::print("note: {} is not available on the {} backend here; no row for it\n",
-                   runtime::precision_name(p), backend.name());
+        fmt::print("note: no {} row: {}\n", runtime::precision_name(p),
+                   backend.unsupported_reason(p));
       }
     }
     return out;
   }
-  std::stringstream ss(opt.precisions);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  // FP32 is the baseline of every speedup and accuracy column, so it always runs first.
+  out.push_back(runtime::Precision::kFP32);
+  for (const std::string& item : split_list(opt.precisions)) {
     QF_ASSIGN_OR_RETURN(runtime::Precision p, runtime::parse_precision(item));
-    if (!backend.supports(p)) {
-      return unsupported("--precisions: {} is not supported by the {} backend on this machine",
-                         item, backend.name());
+    if (const std::string why = backend.unsupported_reason(p); !why.empty()) {
+      return unsupported("--precisions {}: the {} backend cannot run it here: {}", item,
+                         backend.name(), why);
     }
-    out.push_back(p);
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   }
   return out;
+}
+
+Result<std::vector<RowSpec>> plan_rows(const BenchOptions& opt, const runtime::Backend& backend) {
+  QF_ASSIGN_OR_RETURN(std::vector<runtime::Precision> precisions, choose_precisions(opt, backend));
+  const std::vector<std::string> methods = split_list(opt.calib_methods);
+  if (methods.empty()) return usage_error("--calib-method is empty");
+  for (const std::string& m : methods) QF_RETURN_IF_ERROR(quant::parse_calib_method(m).status());
+  const bool cache_exists =
+      !opt.calibration.cache.empty() && std::filesystem::exists(opt.calibration.cache);
+  if (!opt.calibration.cache.empty() && methods.size() > 1) {
+    return usage_error("--calib-cache holds one method's scales; give one --calib-method");
+  }
+  std::vector<RowSpec> rows;
+  for (runtime::Precision p : precisions) {
+    if (p != runtime::Precision::kINT8) {
+      rows.push_back({p, ""});
+    } else if (cache_exists) {
+      rows.push_back({p, "cache"});
+    } else if (!opt.calibration.data.empty()) {
+      for (const std::string& m : methods) rows.push_back({p, m});
+    } else if (!opt.precisions.empty()) {
+      return usage_error("--precisions int8 needs calibration: --calib DATA or --calib-cache FILE");
+    } else {
+      fmt::print(
+          "note: the int8 row uses synthetic scales (no --calib): its speed is real, its "
+          "accuracy is not\n");
+      rows.push_back({p, "synthetic"});
+    }
+  }
+  return rows;
 }
 
 // The declared input shapes with the batch (dim 0) set; fixed batch dims must match.
@@ -106,19 +167,27 @@ Result<std::vector<Tensor>> make_inputs(const ir::Graph& g, int64_t batch, uint6
   return inputs;
 }
 
+std::string row_name(const bench::BenchRow& r) {
+  return r.calib_method.empty() ? r.precision : r.precision + "/" + r.calib_method;
+}
+
 void print_table(const bench::BenchReport& report) {
-  fmt::print("\n{:<10} {:>5}  {:>11} {:>11} {:>10} {:>12} {:>8}  {:>10} {:>9} {:>8}\n", "precision",
+  const bool labelled = std::any_of(report.rows.begin(), report.rows.end(),
+                                    [](const bench::BenchRow& r) { return r.vs_labels; });
+  fmt::print("\n{:<16} {:>5}  {:>10} {:>10} {:>9} {:>11} {:>8}  {:>9} {:>8} {:>9}", "precision",
              "batch", "median ms", "p99 ms", "qps", "samples/s", "speedup", "top1 vs32", "SQNR dB",
              "cosine");
+  if (labelled) fmt::print(" {:>7} {:>7} {:>7}", "top-1", "Δ fp32", "top-5");
+  fmt::print("\n");
   for (const bench::BenchRow& r : report.rows) {
-    double fp32_median = 0;
-    for (const bench::BenchRow& base : report.rows) {
-      if (base.precision == "fp32" && base.batch == r.batch) fp32_median = base.latency_ms.median;
+    const bench::BenchRow* base = nullptr;
+    for (const bench::BenchRow& b : report.rows) {
+      if (b.precision == "fp32" && b.batch == r.batch) base = &b;
     }
     const double p99 =
         r.latency_ms.percentiles.empty() ? 0 : r.latency_ms.percentiles.back().second;
     const std::string speedup =
-        fp32_median > 0 ? fmt::format("{:.2f}x", fp32_median / r.latency_ms.median) : "-";
+        base ? fmt::format("{:.2f}x", base->latency_ms.median / r.latency_ms.median) : "-";
     std::string top1 = "-", sqnr = "-", cosine = "-";
     if (r.vs_fp32) {
       top1 = fmt::format("{:.2f}%", 100 * r.vs_fp32->top1_agreement);
@@ -126,9 +195,18 @@ void print_table(const bench::BenchReport& report) {
           std::isfinite(r.vs_fp32->sqnr_db) ? fmt::format("{:.1f}", r.vs_fp32->sqnr_db) : "exact";
       cosine = fmt::format("{:.6f}", r.vs_fp32->cosine);
     }
-    fmt::print("{:<10} {:>5}  {:>11.3f} {:>11.3f} {:>10.1f} {:>12.1f} {:>8}  {:>10} {:>9} {:>8}\n",
-               r.precision, r.batch, r.latency_ms.median, p99, r.throughput_qps,
+    fmt::print("{:<16} {:>5}  {:>10.3f} {:>10.3f} {:>9.1f} {:>11.1f} {:>8}  {:>9} {:>8} {:>9}",
+               row_name(r), r.batch, r.latency_ms.median, p99, r.throughput_qps,
                r.throughput_qps * double(r.batch), speedup, top1, sqnr, cosine);
+    if (labelled && r.vs_labels) {
+      const std::string delta =
+          base && base->vs_labels
+              ? fmt::format("{:+.2f}", 100 * (r.vs_labels->top1 - base->vs_labels->top1))
+              : "-";
+      fmt::print(" {:>6.2f}% {:>7} {:>6.2f}%", 100 * r.vs_labels->top1, delta,
+                 100 * r.vs_labels->top5);
+    }
+    fmt::print("\n");
     if (r.latency_ms.cov > 0.01) {
       fmt::print("  warning: timing is unstable (coefficient of variation {:.1f}% > 1%)\n",
                  100 * r.latency_ms.cov);
@@ -136,10 +214,51 @@ void print_table(const bench::BenchReport& report) {
   }
   fmt::print(
       "qps = queries (batches) per second; samples/s = batch x qps. Latency is host wall "
-      "time per query.\n");
+      "time per query.");
+  if (labelled) fmt::print(" top-1/top-5 on the --eval data; Δ fp32 in points.");
+  fmt::print("\n");
 }
 
-Status bench_model(const BenchOptions& opt) {
+void print_profile(const bench::BenchRow& r) {
+  std::vector<bench::LayerTime> layers = r.profile;
+  double total = 0;
+  for (const auto& l : layers) total += l.ms;
+  std::stable_sort(layers.begin(), layers.end(),
+                   [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  fmt::print("\nprofile: {} batch {} ({} kernels, {:.3f} ms per query)\n", row_name(r), r.batch,
+             layers.size(), total);
+  for (size_t i = 0; i < std::min<size_t>(layers.size(), 15); ++i) {
+    fmt::print("  {:>8.3f} ms {:>5.1f}%  {:<12} {}\n", layers[i].ms,
+               total > 0 ? 100 * layers[i].ms / total : 0.0, layers[i].op, layers[i].name);
+  }
+}
+
+// The labelled data of --eval/--labels, opened once for every row.
+struct EvalData {
+  std::unique_ptr<data::SampleSource> samples;
+  Tensor labels;
+};
+
+Result<std::optional<EvalData>> open_eval_data(const BenchOptions& opt, const ir::Graph& graph) {
+  if (opt.eval_data.empty() != opt.labels.empty()) {
+    return usage_error("--eval and --labels go together");
+  }
+  if (opt.eval_data.empty()) return std::optional<EvalData>();
+  EvalData e;
+  QF_ASSIGN_OR_RETURN(std::vector<data::InputSpec> specs, quant::sample_specs(graph));
+  QF_ASSIGN_OR_RETURN(data::ImagePreprocess pre,
+                      data::parse_image_preprocess(opt.calibration.preprocess));
+  QF_ASSIGN_OR_RETURN(e.samples, data::open_samples(opt.eval_data, specs, pre));
+  QF_ASSIGN_OR_RETURN(e.labels, data::load_labels(opt.labels));
+  if (e.labels.dim(0) != e.samples->size()) {
+    return usage_error("--labels {} has {} labels but --eval {} has {} samples", opt.labels,
+                       e.labels.dim(0), opt.eval_data, e.samples->size());
+  }
+  return std::optional<EvalData>(std::move(e));
+}
+
+Status bench_model(BenchOptions opt) {
+  if (opt.backend.empty()) opt.backend = runtime::find_backend("cpu") ? "cpu" : "reference";
   const runtime::Backend* backend = runtime::find_backend(opt.backend);
   if (!backend) return usage_error("--backend {}: no such backend in this build", opt.backend);
   QF_ASSIGN_OR_RETURN(std::vector<int64_t> batches, parse_list<int64_t>(opt.batches, "--batch"));
@@ -151,8 +270,9 @@ Status bench_model(const BenchOptions& opt) {
   if (opt.timing.iterations <= 0 || opt.timing.duration_s < 0 || opt.timing.warmup_ms < 0) {
     return usage_error("--iterations must be positive, --duration and --warmup non-negative");
   }
-  QF_ASSIGN_OR_RETURN(std::vector<runtime::Precision> precisions, choose_precisions(opt, *backend));
+  QF_ASSIGN_OR_RETURN(std::vector<RowSpec> rows, plan_rows(opt, *backend));
   QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
+  QF_ASSIGN_OR_RETURN(std::string model_bytes, read_file_bytes(opt.model));
 
   bench::BenchReport report;
   report.qforge_version = QFORGE_VERSION;
@@ -161,23 +281,63 @@ Status bench_model(const BenchOptions& opt) {
   report.cpu = bench::cpu_model_name();
   bench::SteadyClock clock;
 
-  // FP32 outputs per batch, the baseline every other precision is compared with.
-  std::map<int64_t, std::vector<Tensor>> fp32_outputs;
-  for (runtime::Precision precision : precisions) {
-    QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
+  std::optional<EvalData> eval;
+  std::map<int64_t, std::vector<Tensor>> fp32_outputs;  // per batch: the agreement baseline
+  Tensor fp32_eval_logits;
+  for (const RowSpec& spec : rows) {
+    QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model,
+                        onnx_io::import_model_bytes(model_bytes, opt.model));
     report.model_producer = model.producer;
     report.model_opset = model.graph->opset();
     QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
+    if (!eval) {
+      QF_ASSIGN_OR_RETURN(eval, open_eval_data(opt, *model.graph));
+    }
+
+    runtime::BuildOptions build_options{.precision = spec.precision, .threads = opt.threads};
+    double calib_s = 0;
+    if (spec.calib_method != "" && spec.calib_method != "synthetic") {
+      const auto calib_start = std::chrono::steady_clock::now();
+      QF_ASSIGN_OR_RETURN(
+          quant::CalibMethod method,
+          quant::parse_calib_method(spec.calib_method == "cache" ? opt.calib_methods
+                                                                 : spec.calib_method));
+      QF_ASSIGN_OR_RETURN(Int8Scales scales, obtain_int8_scales(opt.calibration, method,
+                                                                model_bytes, opt.model, shapes));
+      build_options.activation_scales = std::move(scales.cache.scales);
+      build_options.calibration = std::move(scales.description);
+      calib_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - calib_start).count();
+    }
     const auto build_start = std::chrono::steady_clock::now();
-    QF_ASSIGN_OR_RETURN(
-        std::unique_ptr<runtime::Engine> engine,
-        backend->build(std::move(model.graph), {.precision = precision, .threads = opt.threads}));
+    QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                        backend->build(std::move(model.graph), build_options));
     const double build_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count();
+
+    std::optional<bench::LabelAccuracy> accuracy;
+    std::optional<bench::Agreement> eval_agreement;
+    if (eval) {
+      bench::EvalOptions eopt;
+      eopt.labels = &eval->labels;
+      eopt.limit = opt.eval_limit;
+      ProgressBar bar("evaluating " + std::string(runtime::precision_name(spec.precision)));
+      eopt.progress = [&bar](int64_t done, int64_t total) { bar.update("", done, total); };
+      QF_ASSIGN_OR_RETURN(bench::EvalOutcome r, bench::evaluate(*engine, *eval->samples, eopt));
+      const double n = static_cast<double>(r.samples);
+      accuracy = bench::LabelAccuracy{double(r.top1) / n, double(r.top5) / n, r.samples};
+      if (spec.precision == runtime::Precision::kFP32) {
+        fp32_eval_logits = std::move(r.logits);
+      } else if (fp32_eval_logits.defined()) {
+        eval_agreement = bench::compare_outputs(fp32_eval_logits, r.logits);
+      }
+    }
+
     for (int64_t batch : batches) {
       QF_ASSIGN_OR_RETURN(std::vector<Tensor> inputs,
                           make_inputs(engine->graph(), batch, opt.seed));
       QF_ASSIGN_OR_RETURN(std::vector<Tensor> first, engine->run(inputs));
+      if (opt.profile) QF_RETURN_IF_ERROR(engine->set_profiling(true));
       std::vector<Tensor> outputs;
       auto query = [&]() -> Status {
         QF_ASSIGN_OR_RETURN(outputs, engine->run(inputs));
@@ -187,31 +347,70 @@ Status bench_model(const BenchOptions& opt) {
                           bench::run_timing_loop(opt.timing, clock, query));
 
       bench::BenchRow row;
-      row.precision = std::string(runtime::precision_name(precision));
+      row.precision = std::string(runtime::precision_name(spec.precision));
+      row.calib_method = spec.calib_method;
       row.backend = engine->info().backend;
       row.compute = engine->info().compute;
       row.batch = batch;
       row.latency_ms = bench::compute_stats(timing.latencies_ms, percentiles);
+      row.latencies_ms = timing.latencies_ms;
       row.queries = static_cast<int>(timing.latencies_ms.size());
       row.walltime_s = timing.walltime_s;
       row.throughput_qps = timing.walltime_s > 0 ? row.queries / timing.walltime_s : 0;
       row.weights_bytes = engine->info().weights_bytes;
       row.activation_bytes = engine->info().activation_bytes;
       row.build_s = build_s;
-      if (precision == runtime::Precision::kFP32) {
+      row.calib_s = calib_s;
+      row.vs_labels = accuracy;
+      if (opt.profile) {
+        for (const runtime::LayerProfile& l : engine->profile()) {
+          row.profile.push_back({.name = l.name, .op = l.kind, .impl = "", .ms = l.ms});
+        }
+        QF_RETURN_IF_ERROR(engine->set_profiling(false));
+      }
+      // Agreement is measured on the labelled data when there is some (many samples), else on
+      // the timed random batch.
+      if (spec.precision == runtime::Precision::kFP32) {
         fp32_outputs[batch] = first;
+      } else if (eval_agreement) {
+        row.vs_fp32 = eval_agreement;
       } else if (fp32_outputs.count(batch) && first[0].dtype() == DType::kF32) {
         row.vs_fp32 = bench::compare_outputs(fp32_outputs[batch][0], first[0]);
       }
-      fmt::print("{} batch {}: {} queries in {:.2f} s ({})\n", row.precision, batch, row.queries,
+      fmt::print("{} batch {}: {} queries in {:.2f} s ({})\n", row_name(row), batch, row.queries,
                  row.walltime_s, row.compute);
       report.rows.push_back(std::move(row));
     }
   }
   print_table(report);
+  for (const bench::BenchRow& r : report.rows) {
+    if (!r.profile.empty()) print_profile(r);
+  }
   if (!opt.json_path.empty()) {
     QF_RETURN_IF_ERROR(write_file_atomic(opt.json_path, bench::to_json(report).dump(2) + "\n"));
     fmt::print("wrote {}\n", opt.json_path);
+  }
+  if (!opt.export_times.empty()) {
+    nlohmann::json times = nlohmann::json::array();
+    for (const bench::BenchRow& r : report.rows) {
+      times.push_back({{"precision", r.precision},
+                       {"calib_method", r.calib_method},
+                       {"batch", r.batch},
+                       {"latency_ms", r.latencies_ms}});
+    }
+    QF_RETURN_IF_ERROR(write_file_atomic(opt.export_times, times.dump(1) + "\n"));
+    fmt::print("wrote {}\n", opt.export_times);
+  }
+  if (!opt.report_dir.empty()) {
+    const std::filesystem::path dir(opt.report_dir);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return invalid_input("{}: cannot create the report folder: {}", opt.report_dir, ec.message());
+    QF_RETURN_IF_ERROR(write_file_atomic(dir / "report.json", bench::to_json(report).dump(2)));
+    QF_RETURN_IF_ERROR(write_file_atomic(dir / "report.md", bench::to_markdown(report)));
+    QF_RETURN_IF_ERROR(write_file_atomic(dir / "report.html", bench::to_html(report)));
+    fmt::print("wrote {}/report.html (and report.md, report.json)\n", dir.string());
   }
   return {};
 }
@@ -222,9 +421,10 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
   auto opt = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Time every precision side by side (trtexec method)");
   cmd->add_option("model", opt->model, "ONNX model")->required();
-  cmd->add_option("--backend", opt->backend, "Backend")->capture_default_str();
+  cmd->add_option("--backend", opt->backend, "Backend (default: cpu when built, else reference)");
   cmd->add_option("--precisions", opt->precisions,
-                  "Comma-separated precisions (default: all the backend supports here)");
+                  "Comma-separated precisions (default: all the backend supports here); fp32, "
+                  "the baseline, always runs");
   cmd->add_option("--batch", opt->batches, "Comma-separated batch sizes")->capture_default_str();
   cmd->add_option("--warmup", opt->timing.warmup_ms, "Warm-up time in ms")->capture_default_str();
   cmd->add_option("--duration", opt->timing.duration_s, "Minimum timed duration in s")
@@ -235,8 +435,18 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
       ->capture_default_str();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
   cmd->add_option("--json", opt->json_path, "Write the summary (schema 1) to FILE");
+  cmd->add_option("--report", opt->report_dir, "Write report.md, report.json, report.html to DIR");
+  cmd->add_option("--export-times", opt->export_times, "Write every query's latency to FILE");
+  cmd->add_flag("--profile", opt->profile, "Time each kernel and print the top 15 per row");
   cmd->add_option("--threads", opt->threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "Seed for the random inputs")->capture_default_str();
+  cmd->add_option("--calib-method", opt->calib_methods,
+                  "INT8 rows: comma-separated entropy, minmax, percentile, mse")
+      ->capture_default_str();
+  add_calibration_options(*cmd, opt->calibration, /*with_method=*/false);
+  cmd->add_option("--eval", opt->eval_data, "Labelled data for top-1/top-5 (with --labels)");
+  cmd->add_option("--labels", opt->labels, "Labels of --eval: IDX, .npy of integers or text");
+  cmd->add_option("--eval-limit", opt->eval_limit, "Evaluate only the first N samples");
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return bench_model(*opt); }; });
 }
 

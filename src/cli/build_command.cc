@@ -1,11 +1,13 @@
 // qforge build MODEL.onnx [--backend B] [--precision P] [--threads N] [--shape NAME=DIMS]...
-//              [-o MODEL.engine]: builds an engine and saves it (runtime/engine_file.h).
+//              [--calib DATA] [--calib-method M] [--calib-cache FILE] [-o MODEL.engine]:
+// builds an engine (INT8 with calibrated or cached scales) and saves it (runtime/engine_file.h).
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <map>
 
+#include "cli/calibration_options.h"
 #include "cli/command.h"
 #include "core/file_util.h"
 #include "runtime/engine_file.h"
@@ -24,6 +26,7 @@ struct BuildCommandOptions {
   std::string precision = "fp32";
   int threads = 0;
   std::vector<std::string> shapes;
+  CalibrationCliOptions calibration;
 };
 
 std::string default_backend() {
@@ -48,6 +51,7 @@ void print_summary(const BuildCommandOptions& opt, const runtime::EngineInfo& in
   fmt::print("  precision:   {}\n", runtime::precision_name(info.precision));
   fmt::print("  compute:     {}\n", info.compute);
   fmt::print("  ISA:         {}\n", info.isa);
+  if (!info.calibration.empty()) fmt::print("  calibration: {}\n", info.calibration);
   fmt::print("  threads:     {}\n",
              header.threads > 0 ? std::to_string(header.threads) : "all cores");
   fmt::print("  weights:     {}\n", human_bytes(info.weights_bytes));
@@ -77,12 +81,12 @@ Status build_model(BuildCommandOptions opt) {
     return usage_error("-o {}: would overwrite the model", opt.output);
   }
 
-  const runtime::Backend* backend = runtime::find_backend(opt.backend);
-  if (!backend) return usage_error("--backend {}: no such backend in this build", opt.backend);
   QF_ASSIGN_OR_RETURN(runtime::Precision precision, runtime::parse_precision(opt.precision));
-  if (!backend->supports(precision)) {
-    return unsupported("the {} backend does not support {} on this machine", opt.backend,
-                       opt.precision);
+  QF_ASSIGN_OR_RETURN(const runtime::Backend* backend, find_backend_for(opt.backend, precision));
+  QF_ASSIGN_OR_RETURN(quant::CalibMethod method, quant::parse_calib_method(opt.calibration.method));
+  const bool calibrated = !opt.calibration.data.empty() || !opt.calibration.cache.empty();
+  if (calibrated && precision != runtime::Precision::kINT8) {
+    return usage_error("--calib/--calib-cache are for --precision int8, not {}", opt.precision);
   }
   QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
 
@@ -92,9 +96,17 @@ Status build_model(BuildCommandOptions opt) {
   }
   QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::import_model_bytes(bytes, opt.model));
   QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
-  QF_ASSIGN_OR_RETURN(
-      std::unique_ptr<runtime::Engine> engine,
-      backend->build(std::move(model.graph), runtime::BuildOptions{precision, opt.threads}));
+  runtime::BuildOptions build_options{precision, opt.threads};
+  // Without --calib or --calib-cache an int8 build calibrates synthetically, loudly (trtexec's
+  // convention), so INT8 speed can be measured before data exists.
+  if (calibrated) {
+    QF_ASSIGN_OR_RETURN(Int8Scales scales,
+                        obtain_int8_scales(opt.calibration, method, bytes, opt.model, shapes));
+    build_options.activation_scales = std::move(scales.cache.scales);
+    build_options.calibration = std::move(scales.description);
+  }
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      backend->build(std::move(model.graph), build_options));
 
   runtime::EngineFileHeader header = runtime::header_for(*engine);
   header.producer = "qforge " QFORGE_VERSION;
@@ -128,6 +140,7 @@ void add_build_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--threads", opt->threads, "Threads the engine runs with (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
+  add_calibration_options(*cmd, opt->calibration);
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return build_model(*opt); }; });
 }
 

@@ -30,12 +30,17 @@ void add_eval_command(CLI::App& app, Dispatch& dispatch);
 void add_ops_command(CLI::App& app, Dispatch& dispatch);
 void add_build_command(CLI::App& app, Dispatch& dispatch);
 void add_bench_command(CLI::App& app, Dispatch& dispatch);
+void add_quantize_command(CLI::App& app, Dispatch& dispatch);
 
 // `--shape NAME=1x3x224x224` options, parsed.
 Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::string>& specs);
 
 // `--backend NAME` and `--precision P`, shared by every command that builds an engine.
 void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision);
+// The backend named `backend` if it runs `precision` here; else a usage error (no such
+// backend) or kUnsupported with the backend's reason.
+Result<const runtime::Backend*> find_backend_for(const std::string& backend,
+                                                 runtime::Precision precision);
 Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
                                                       const std::string& backend,
                                                       const std::string& precision);

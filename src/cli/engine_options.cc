@@ -13,15 +13,22 @@ void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precis
       ->capture_default_str();
 }
 
+Result<const runtime::Backend*> find_backend_for(const std::string& backend,
+                                                 runtime::Precision precision) {
+  const runtime::Backend* b = runtime::find_backend(backend);
+  if (!b) return usage_error("--backend {}: no such backend in this build", backend);
+  if (const std::string why = b->unsupported_reason(precision); !why.empty()) {
+    return unsupported("the {} backend cannot run {} here: {}", backend,
+                       runtime::precision_name(precision), why);
+  }
+  return b;
+}
+
 Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
                                                       const std::string& backend,
                                                       const std::string& precision) {
-  const runtime::Backend* b = runtime::find_backend(backend);
-  if (!b) return usage_error("--backend {}: no such backend in this build", backend);
   QF_ASSIGN_OR_RETURN(runtime::Precision p, runtime::parse_precision(precision));
-  if (!b->supports(p)) {
-    return unsupported("the {} backend does not support {} on this machine", backend, precision);
-  }
+  QF_ASSIGN_OR_RETURN(const runtime::Backend* b, find_backend_for(backend, p));
   return b->build(std::move(graph), runtime::BuildOptions{.precision = p, .threads = 0});
 }
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   qf::cli::add_ops_command(app, dispatch);
   qf::cli::add_build_command(app, dispatch);
   qf::cli::add_bench_command(app, dispatch);
+  qf::cli::add_quantize_command(app, dispatch);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -36,7 +36,18 @@ struct EngineInfo {
   std::string isa;      // instruction set the kernels were chosen for
   int64_t weights_bytes = 0;
   int64_t activation_bytes = 0;  // peak live activations (0 when not planned)
+  // INT8: the activation scales the engine was built with and where they came from ("entropy
+  // calibration on 1000 samples", "synthetic"), so an engine file can carry them.
+  std::map<std::string, float> int8_scales;
+  std::string calibration;
   std::vector<KernelInfo> kernels;
+};
+
+// Time spent in one kernel (or copy) per run, from a profiled engine.
+struct LayerProfile {
+  std::string name;  // the kernel's label (node name(s))
+  std::string kind;  // "onednn", "reference", "copy/reorder", ...
+  double ms = 0;     // mean per run
 };
 
 class Engine {
@@ -47,6 +58,13 @@ class Engine {
   virtual const ir::Graph& graph() const = 0;
   // `inputs` in the order of graph().inputs; outputs in the order of graph().outputs.
   virtual Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) = 0;
+  // Per-kernel timing of the runs after it is switched on (it adds a clock read per kernel).
+  // Engines that cannot profile say so.
+  virtual Status set_profiling(bool on) {
+    return on ? unsupported("the {} backend cannot profile per layer", info().backend) : Status();
+  }
+  // Layers of the most recently run input shape, in execution order.
+  virtual std::vector<LayerProfile> profile() const { return {}; }
 };
 
 struct BuildOptions {
@@ -55,6 +73,8 @@ struct BuildOptions {
   // INT8: per-tensor activation scales by value name (real = scale * q, q in [-127, 127], as in
   // a TensorRT calibration cache). Empty: a backend may calibrate synthetically, loudly.
   std::map<std::string, float> activation_scales = {};
+  // Where the scales came from, in words, for EngineInfo::compute and reports.
+  std::string calibration = {};
 };
 
 class Backend {
@@ -62,6 +82,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
   virtual bool supports(Precision p) const = 0;
+  // Why `p` does not run here, in words ("oneDNN 2.6 has no fp16 kernels"); "" when it does.
+  virtual std::string unsupported_reason(Precision p) const {
+    return supports(p) ? "" : "not implemented by this backend";
+  }
   // The ISA the backend would build for on this machine, in EngineInfo::isa's words; engine
   // files built for another ISA are refused. "" means portable: any recorded ISA loads.
   virtual std::string current_isa() const { return ""; }

@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
 #include <cstring>
 #include <limits>
 
@@ -13,6 +15,10 @@
 namespace qf::runtime {
 
 namespace {
+
+// Build options that carry INT8 calibration: "int8_scale:<tensor>" = float bits in hex.
+constexpr std::string_view kScaleKeyPrefix = "int8_scale:";
+constexpr std::string_view kCalibrationKey = "calibration";
 
 constexpr size_t kVersionOffset = 8;
 constexpr size_t kChecksumOffset = 12;
@@ -165,6 +171,12 @@ EngineFileHeader header_for(const Engine& engine) {
   h.precision = info.precision;
   h.isa = info.isa;
   h.compute = info.compute;
+  if (!info.calibration.empty()) h.options.emplace_back(kCalibrationKey, info.calibration);
+  // Bit patterns, not decimal text: the loaded engine must quantize exactly as the built one.
+  for (const auto& [name, scale] : info.int8_scales) {
+    h.options.emplace_back(std::string(kScaleKeyPrefix) + name,
+                           fmt::format("{:08x}", std::bit_cast<uint32_t>(scale)));
+  }
   return h;
 }
 
@@ -283,6 +295,17 @@ Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
   BuildOptions options;
   options.precision = loaded.header.precision;
   options.threads = threads.value_or(loaded.header.threads);
+  for (const auto& [key, value] : loaded.header.options) {
+    if (key == kCalibrationKey) options.calibration = value;
+    if (!key.starts_with(kScaleKeyPrefix)) continue;
+    uint32_t bits = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bits, 16);
+    if (ec != std::errc() || end != value.data() + value.size() || value.size() != 8) {
+      return corrupted(path.string(), fmt::format("int8 scale '{}' of '{}' is not 8 hex digits",
+                                                  value, key.substr(kScaleKeyPrefix.size())));
+    }
+    options.activation_scales[key.substr(kScaleKeyPrefix.size())] = std::bit_cast<float>(bits);
+  }
   // The graph is already optimized; the backend's passes run again and change nothing.
   auto engine = backend->build(std::move(loaded.graph), options);
   if (!engine.ok()) return engine.status().with_context(path.string() + ": ");

@@ -6,6 +6,7 @@
 // plans; runs themselves allocate nothing but the output tensors.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -46,10 +47,9 @@ std::string compute_words(runtime::Precision p) {
 
 class CpuEngine final : public runtime::Engine {
  public:
-  CpuEngine(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options,
-            std::map<std::string, float> scales)
+  CpuEngine(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options)
       : graph_(std::move(graph)),
-        scales_(std::move(scales)),
+        scales_(options.activation_scales),
         threads_(resolve_threads(options.threads)),
         engine_(dnnl::engine::kind::cpu, 0),
         stream_(engine_),
@@ -63,8 +63,10 @@ class CpuEngine final : public runtime::Engine {
     info_.backend = "cpu";
     info_.precision = options.precision;
     info_.compute = compute_words(options.precision);
-    if (options.precision == runtime::Precision::kINT8 && options.activation_scales.empty()) {
-      info_.compute += "; scales from a synthetic calibration on one random input";
+    if (options.precision == runtime::Precision::kINT8) {
+      info_.int8_scales = scales_;
+      info_.calibration = options.calibration;
+      if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
     }
     info_.isa = isa_name();
     if (!onednn_uses_openmp()) {
@@ -158,6 +160,32 @@ class CpuEngine final : public runtime::Engine {
     return p;
   }
 
+  Status set_profiling(bool on) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    profile_ = on;
+    profile_seconds_.clear();
+    profile_runs_.clear();
+    return {};
+  }
+
+  std::vector<runtime::LayerProfile> profile() const override {
+    std::vector<runtime::LayerProfile> out;
+    auto times = profile_seconds_.find(last_);
+    if (times == profile_seconds_.end()) return out;
+    const int runs = profile_runs_.at(last_);
+    for (size_t i = 0; i < times->second.size(); ++i) {
+      const Step& s = last_->steps[i];
+      out.push_back({s.label, step_kind(s), 1e3 * times->second[i] / runs});
+    }
+    return out;
+  }
+
+  static const char* step_kind(const Step& s) {
+    return s.kind == Step::Kind::kReference   ? "reference"
+           : s.kind == Step::Kind::kPrimitive ? "onednn"
+                                              : "copy/reorder";
+  }
+
   void print_profile() const {
     for (const auto& [plan, times] : profile_seconds_) {
       const int runs = profile_runs_.at(plan);
@@ -171,11 +199,7 @@ class CpuEngine final : public runtime::Engine {
                    times.size(), runs, 1e3 * total / runs);
       std::map<std::string, double> by_kind;
       for (size_t i = 0; i < times.size(); ++i) {
-        const Step& s = plan->steps[i];
-        const char* kind = s.kind == Step::Kind::kReference   ? "reference"
-                           : s.kind == Step::Kind::kPrimitive ? "onednn"
-                                                              : "copy/reorder";
-        by_kind[kind] += times[i];
+        by_kind[step_kind(plan->steps[i])] += times[i];
       }
       for (const auto& [k, t] : by_kind) {
         std::fprintf(stderr, "  %-14s %8.3f ms\n", k.c_str(), 1e3 * t / runs);
@@ -257,36 +281,7 @@ class CpuBackend final : public runtime::Backend {
 
   bool supports(runtime::Precision p) const override { return unsupported_reason(p).empty(); }
 
-  std::string current_isa() const override { return isa_name(); }
-
-  Result<std::unique_ptr<runtime::Engine>> build(
-      std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {
-    if (const std::string why = unsupported_reason(options.precision); !why.empty()) {
-      return unsupported("the cpu backend cannot build {}: {}",
-                         runtime::precision_name(options.precision), why);
-    }
-#if QFORGE_CPU_HAS_OPTIMIZER
-    QF_RETURN_IF_ERROR(passes::optimize(*graph));
-#endif
-    std::map<std::string, float> scales = options.activation_scales;
-    if (options.precision == runtime::Precision::kINT8 && scales.empty()) {
-      std::fprintf(stderr,
-                   "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "
-                   "INPUT instead. This engine's speed is real, its accuracy is not: calibrate "
-                   "with real data for a usable int8 engine.\n");
-      QF_ASSIGN_OR_RETURN(scales, synthetic_scales(*graph));
-    }
-    try {
-      auto engine = std::make_unique<CpuEngine>(std::move(graph), options, std::move(scales));
-      QF_RETURN_IF_ERROR(engine->prepare());
-      return std::unique_ptr<runtime::Engine>(std::move(engine));
-    } catch (const dnnl::error& e) {
-      return internal_error("oneDNN: {} (status {})", e.what(), static_cast<int>(e.status));
-    }
-  }
-
- private:
-  static std::string unsupported_reason(runtime::Precision p) {
+  std::string unsupported_reason(runtime::Precision p) const override {
     switch (p) {
       case runtime::Precision::kFP32:
         return "";
@@ -300,6 +295,44 @@ class CpuBackend final : public runtime::Backend {
         return int8_unavailable_reason();
     }
     return "unknown precision";
+  }
+
+  std::string current_isa() const override { return isa_name(); }
+
+  Result<std::unique_ptr<runtime::Engine>> build(
+      std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {
+    if (const std::string why = unsupported_reason(options.precision); !why.empty()) {
+      return unsupported("the cpu backend cannot build {}: {}",
+                         runtime::precision_name(options.precision), why);
+    }
+#if QFORGE_CPU_HAS_OPTIMIZER
+    QF_RETURN_IF_ERROR(passes::optimize(*graph));
+#endif
+    runtime::BuildOptions effective = options;
+    std::map<std::string, float>& scales = effective.activation_scales;
+    if (options.precision == runtime::Precision::kINT8 && scales.empty()) {
+      std::fprintf(stderr,
+                   "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "
+                   "INPUT instead. This engine's speed is real, its accuracy is not: calibrate "
+                   "with real data for a usable int8 engine.\n");
+      QF_ASSIGN_OR_RETURN(scales, synthetic_scales(*graph));
+      effective.calibration = "synthetic calibration on one random input (speed only)";
+    }
+    for (auto& [name, scale] : scales) {
+      if (!std::isfinite(scale) || scale < 0.f) {
+        return invalid_input("int8 scale of '{}' is {}: scales must be finite and >= 0", name,
+                             scale);
+      }
+      // TensorRT writes 0 for a tensor that was all zeros; any positive scale represents it.
+      if (scale == 0.f) scale = 1.f / 127.f;
+    }
+    try {
+      auto engine = std::make_unique<CpuEngine>(std::move(graph), effective);
+      QF_RETURN_IF_ERROR(engine->prepare());
+      return std::unique_ptr<runtime::Engine>(std::move(engine));
+    } catch (const dnnl::error& e) {
+      return internal_error("oneDNN: {} (status {})", e.what(), static_cast<int>(e.status));
+    }
   }
 };
 

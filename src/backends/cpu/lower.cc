@@ -133,6 +133,7 @@ std::optional<std::vector<EltwiseOp>> unary_ops(PlanBuilder& b, const ir::Node& 
       lo = at.get_float("min", lo);
       hi = at.get_float("max", hi);
     }
+    if (lo > hi) return std::nullopt;  // ONNX then gives max everywhere; oneDNN would not
     return one(algorithm::eltwise_clip, lo, hi);
   }
   return std::nullopt;
@@ -473,6 +474,101 @@ Result<bool> lower_conv(PlanBuilder& b, const ir::Node& n, std::string* why) {
   b.set_value_buffer(y, dst);
   const std::string sig = compute_signature(fmt::format("conv{}d", rank - 2), spec);
   b.add_kernel(n, fused_pattern("Conv", z != nullptr, act), impl_str(sig, pd.impl_info_str()));
+  return true;
+}
+
+// ---- ConvTranspose: oneDNN deconvolution ----
+
+Result<bool> lower_conv_transpose(PlanBuilder& b, const ir::Node& n, std::string* why) {
+  const ir::Value* x = n.inputs[0];
+  const ir::Value* w = n.inputs[1];
+  const ir::Value* bias = n.has_input(2) ? n.inputs[2] : nullptr;
+  const ir::Value* y = n.outputs[0];
+  if (!is_f32(b, x)) return decline(why, "element type {}", dtype_tag(b.dtype(x)));
+  const Tensor* wt = b.known(w);
+  if (!wt || wt->dtype() != DType::kF32) return decline(why, "weights are not a f32 constant");
+  const Tensor* bt = bias ? b.known(bias) : nullptr;
+  if (bias && (!bt || bt->dtype() != DType::kF32)) {
+    return decline(why, "bias is not a f32 constant");
+  }
+  const std::string auto_pad = n.attrs.get_string("auto_pad", "NOTSET");
+  if ((auto_pad != "NOTSET" && !auto_pad.empty()) || n.attrs.has("output_shape")) {
+    return decline(why, "auto_pad / output_shape");
+  }
+  const Shape& xs = b.shape(x);
+  const Shape& ys = b.shape(y);
+  const size_t rank = xs.size(), sp = rank - 2;
+  if (rank < 3 || rank > 5 || shape_numel(xs) == 0 || shape_numel(ys) == 0) {
+    return decline(why, "shape");
+  }
+  const int64_t group = n.attrs.get_int("group", 1);
+  const int64_t in_ch = wt->dim(0), out_g = wt->dim(1), out_ch = out_g * group;
+  if (group < 1 || in_ch % group != 0 || ys[1] != out_ch) return decline(why, "channels");
+  const std::vector<int64_t> kernel(wt->shape().begin() + 2, wt->shape().end());
+  const auto strides = n.attrs.get_ints("strides", std::vector<int64_t>(sp, 1));
+  const auto dilations = n.attrs.get_ints("dilations", std::vector<int64_t>(sp, 1));
+  const auto pads = n.attrs.get_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  if (strides.size() != sp || dilations.size() != sp || pads.size() != 2 * sp) {
+    return decline(why, "attributes");
+  }
+  dims st(strides.begin(), strides.end()), dil, pl, pr;
+  for (size_t d = 0; d < sp; ++d) {
+    const int64_t extent = (kernel[d] - 1) * dilations[d] + 1;
+    // output_padding (extra rows at the end) is the right padding it shortens.
+    const int64_t right = (xs[2 + d] - 1) * strides[d] + extent - ys[2 + d] - pads[d];
+    if (right < 0) return decline(why, "output_padding beyond the padding");
+    dil.push_back(dilations[d] - 1);
+    pl.push_back(pads[d]);
+    pr.push_back(right);
+  }
+  // ONNX weights are [C_in, M / group, k...]; oneDNN's are [(group,) M / group, C_in / group,
+  // k...]: the same bytes with the first two axes' strides swapped.
+  const int64_t khw = shape_numel(kernel);
+  Shape wdims;
+  dims wstrides;
+  if (group > 1) {
+    wdims = {group, out_g, in_ch / group};
+    wstrides = {(in_ch / group) * out_g * khw, khw, out_g * khw};
+  } else {
+    wdims = {out_ch, in_ch};
+    wstrides = {khw, out_ch * khw};
+  }
+  int64_t s = 1;
+  dims kstrides(kernel.size());
+  for (size_t d = kernel.size(); d-- > 0;) {
+    kstrides[d] = s;
+    s *= kernel[d];
+  }
+  wdims.insert(wdims.end(), kernel.begin(), kernel.end());
+  wstrides.insert(wstrides.end(), kstrides.begin(), kstrides.end());
+  const md wdata(to_dims(wdims), dt::f32, wstrides);
+
+  const dt c = b.compute_dt();
+  dnnl::deconvolution_forward::primitive_desc pd;
+  try {
+    dnnl::deconvolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, algorithm::deconvolution_direct, any_md(xs, c),
+        any_md(wdims, c), bias ? md({out_ch}, dt::f32, tag::a) : md(), any_md(ys, c), st, dil, pl,
+        pr);
+    pd = dnnl::deconvolution_forward::primitive_desc(d, make_attr(), b.engine());
+  } catch (const dnnl::error& e) {
+    return decline(why, "oneDNN has no deconvolution for it: {}", e.what());
+  }
+  QF_ASSIGN_OR_RETURN(const int src, b.request(x, pd.src_desc()));
+  QF_ASSIGN_OR_RETURN(const int wei, b.constant(*wt, wdata, pd.weights_desc(), w));
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}};
+  if (bias) {
+    QF_ASSIGN_OR_RETURN(const int bia,
+                        b.constant(*bt, plain_md({out_ch}, dt::f32), pd.bias_desc(), bias));
+    args.emplace_back(DNNL_ARG_BIAS, bia);
+  }
+  const int dst = b.new_arena(pd.dst_desc(), from_dnnl(c), ys);
+  args.emplace_back(DNNL_ARG_DST, dst);
+  b.add_primitive(dnnl::deconvolution_forward(pd), std::move(args), label_of(n),
+                  pd.scratchpad_desc().get_size());
+  b.set_value_buffer(y, dst);
+  b.add_kernel(n, n.op_type,
+               impl_str(fmt::format("deconv{}d_{}", sp, dt_tag(c)), pd.impl_info_str()));
   return true;
 }
 
@@ -1276,6 +1372,7 @@ Result<bool> lower_node(PlanBuilder& b, const ir::Node& n, std::string* why_not)
     return decline(why_not, "no first input or output");
   }
   if (op == "Conv") return lower_conv(b, n, why_not);
+  if (op == "ConvTranspose") return lower_conv_transpose(b, n, why_not);
   if (op == "Gemm" || op == "MatMul") return lower_matmul(b, n, why_not);
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
       op == "GlobalMaxPool") {

@@ -140,6 +140,46 @@ TEST(CpuOpsTest, Conv1dAnd3dMatchReference) {
   }
 }
 
+TEST(CpuOpsTest, ConvTransposeMatchesReference) {
+  QF_REQUIRE_CPU_BACKEND();
+  struct Case {
+    int64_t c, m, k, stride, pad, output_padding, group;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {8, 4, 2, 2, 0, 0, 1, true},   // the usual 2x upsampling
+      {5, 7, 3, 2, 1, 1, 1, true},   // odd channels, output_padding
+      {6, 9, 3, 1, 1, 0, 3, false},  // grouped
+      {4, 4, 4, 2, 1, 0, 4, true},   // depthwise
+  };
+  int seed = 1700;
+  for (const Case& k : cases) {
+    for (Precision p : kPrecisions) {
+      if (!available(p)) continue;
+      ModelBuilder b(17);
+      b.input("x", TensorProto::FLOAT, {1, k.c, 7, 6});
+      b.initializer("w", testing::layer_weights({k.c, k.m / k.group, k.k, k.k}, ++seed));
+      std::vector<std::string> ins = {"x", "w"};
+      if (k.bias) {
+        b.initializer("b", testing::random_tensor({k.m}, ++seed));
+        ins.push_back("b");
+      }
+      auto& n = b.node("ConvTranspose", ins, {"y"}, "deconv");
+      testing::set_ints_attr(n, "strides", {k.stride, k.stride});
+      testing::set_ints_attr(n, "pads", {k.pad, k.pad, k.pad, k.pad});
+      testing::set_ints_attr(n, "output_padding", {k.output_padding, k.output_padding});
+      testing::set_int_attr(n, "group", k.group);
+      testing::untyped_output(b, "y");
+      const std::string what = fmt::format("ConvTranspose c{} m{} k{} s{} p{} op{} g{}", k.c, k.m,
+                                           k.k, k.stride, k.pad, k.output_padding, k.group);
+      const runtime::EngineInfo info = testing::expect_matches_reference(
+          b, {testing::random_tensor({1, k.c, 7, 6}, ++seed)}, p, what);
+      EXPECT_TRUE(testing::runs_in_onednn(info, "deconv"))
+          << what << ": " << testing::kernel_of(info, "deconv");
+    }
+  }
+}
+
 // Conv -> activation / BN / pooling / binary chains keep oneDNN's blocked layouts in between.
 TEST(CpuOpsTest, ChainsOfOneDnnOpsMatchReference) {
   QF_REQUIRE_CPU_BACKEND();
