@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <set>
+#include <string_view>
 #include <type_traits>
 
 #include "onnx/tensor_proto.h"
@@ -90,6 +91,53 @@ Result<std::map<std::string, int64_t>> collect_opsets(const ir::Graph& graph) {
   return opsets;
 }
 
+// Inputs that newer opsets took over from attributes. The importer rewrites every node into the
+// input form (so shape functions and kernels know one form); a graph kept at an older opset
+// must get the attribute back, or ONNX's checker and other runtimes reject the file.
+struct MovedAttribute {
+  std::string_view op_type;
+  int64_t input_since;  // first opset with the input form
+  size_t input;
+  std::string_view attribute;
+};
+constexpr MovedAttribute kMovedAttributes[] = {
+    {"ReduceSum", 13, 1, "axes"},    {"ReduceMean", 18, 1, "axes"},
+    {"ReduceMax", 18, 1, "axes"},    {"ReduceMin", 18, 1, "axes"},
+    {"ReduceProd", 18, 1, "axes"},   {"ReduceSumSquare", 18, 1, "axes"},
+    {"ReduceL1", 18, 1, "axes"},     {"ReduceL2", 18, 1, "axes"},
+    {"ReduceLogSum", 18, 1, "axes"}, {"ReduceLogSumExp", 18, 1, "axes"},
+    {"Squeeze", 13, 1, "axes"},      {"Unsqueeze", 13, 1, "axes"},
+    {"Split", 13, 1, "split"},
+};
+
+// The node as `opset` spells it: inputs + attributes, with moved attributes restored.
+Status write_node_io(const ir::Node& n, int64_t opset, onnx::NodeProto* np) {
+  const MovedAttribute* moved = nullptr;
+  if (n.domain.empty()) {
+    for (const MovedAttribute& m : kMovedAttributes) {
+      if (m.op_type == n.op_type && opset < m.input_since && n.has_input(m.input)) moved = &m;
+    }
+  }
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    if (moved && i == moved->input) continue;
+    np->add_input(n.inputs[i] ? n.inputs[i]->name : "");
+  }
+  for (const auto& [name, value] : n.attrs.all()) write_attribute(name, value, np->add_attribute());
+  if (moved) {
+    const ir::Value* v = n.inputs[moved->input];
+    if (!v->is_constant() || v->constant.dtype() != DType::kI64) {
+      return unsupported(
+          "{}: its {} are computed at run time, which opset {} cannot express "
+          "(an attribute before opset {})",
+          n.label(), moved->attribute, opset, moved->input_since);
+    }
+    std::vector<int64_t> values(v->constant.span<int64_t>().begin(),
+                                v->constant.span<int64_t>().end());
+    write_attribute(std::string(moved->attribute), values, np->add_attribute());
+  }
+  return {};
+}
+
 }  // namespace
 
 Status export_model(const ir::Graph& graph, onnx::ModelProto* model, const ExportOptions& options) {
@@ -110,10 +158,16 @@ Status export_model(const ir::Graph& graph, onnx::ModelProto* model, const Expor
   g->set_name(graph.name.empty() ? "qforge" : graph.name);
 
   // Only referenced constants are written: passes leave folded-away weights in the value table.
+  // A moved attribute's constant is written into its node instead (see kMovedAttributes).
   std::set<const ir::Value*> used;
   for (const auto& n : graph.nodes()) {
-    for (const ir::Value* in : n->inputs) {
-      if (in) used.insert(in);
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      bool moved = false;
+      for (const MovedAttribute& m : kMovedAttributes) {
+        moved |= n->domain.empty() && m.op_type == n->op_type && i == m.input &&
+                 opsets.at("") < m.input_since;
+      }
+      if (n->inputs[i] && !moved) used.insert(n->inputs[i]);
     }
   }
   for (const ir::Value* out : graph.outputs) used.insert(out);
@@ -141,10 +195,8 @@ Status export_model(const ir::Graph& graph, onnx::ModelProto* model, const Expor
     if (!n->name.empty()) np->set_name(n->name);
     if (!n->domain.empty()) np->set_domain(n->domain);
     // An omitted optional input or output is an empty name, as in ONNX.
-    for (const ir::Value* in : n->inputs) np->add_input(in ? in->name : "");
+    QF_RETURN_IF_ERROR(write_node_io(*n, opsets.at(n->domain), np));
     for (const ir::Value* out : n->outputs) np->add_output(out ? out->name : "");
-    for (const auto& [name, value] : n->attrs.all())
-      write_attribute(name, value, np->add_attribute());
 
     for (const ir::Value* out : n->outputs) {
       if (!out || out->dtype == DType::kUndefined || !declared.insert(out).second) continue;

@@ -7,7 +7,10 @@
 //   QFORGE_MODEL_DIR            holds model.onnx, input.npy, expected.npy
 //   QFORGE_MODEL_DYNAMIC_BATCH  "1" when the model was exported with a dynamic "batch" dimension
 //
-// Criterion: max|ours - torch| / (max(torch) - min(torch)) < 1e-4.
+// Criterion: max|ours - torch| / (max(torch) - min(torch)) < 1e-4, for the reference executor and
+// the cpu backend's FP32 engine. The cpu backend's BF16 and INT8 engines (INT8 calibrated with
+// the entropy method on random inputs, which is all these tests have) are reported as agreement
+// with FP32, and the calibrated model is written as Q/DQ ONNX and checked by libonnx's checker.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -19,13 +22,23 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
 #include "backends/reference/executor.h"
+#include "bench/accuracy.h"
 #include "io/npy.h"
 #include "ir/op_registry.h"
+#include "onnx/exporter.h"
 #include "onnx/importer.h"
+#include "quant/calibration.h"
+#include "quant/qdq_export.h"
+#include "runtime/engine.h"
+#include "runtime/random_input.h"
 
 namespace qf {
 namespace {
@@ -101,6 +114,123 @@ void run_and_compare(const reference::Executor& executor, const Tensor& input,
       << what << ": max |ours - torch| = " << c.max_abs_error << " at flat index " << c.worst_index
       << " (ours " << ours.data<float>()[c.worst_index] << ", torch "
       << expected.data<float>()[c.worst_index] << "), output range " << c.range;
+}
+
+// The case directory from the environment, with its files checked.
+fs::path case_dir() {
+  const std::string dir = env_or_empty("QFORGE_MODEL_DIR");
+  if (dir.empty()) {
+    ADD_FAILURE() << "QFORGE_MODEL_DIR is not set. Run the model tests through ctest (ctest -L "
+                     "models), which exports each model with tools/export_torchvision.py first.";
+  }
+  return dir;
+}
+
+// Calibration samples drawn from N(0, 1), roughly what a normalised image looks like.
+class RandomSamples final : public data::SampleSource {
+ public:
+  RandomSamples(Shape sample_shape, int64_t count) : shape_(std::move(sample_shape)), n_(count) {}
+  int64_t size() const override { return n_; }
+  Result<std::vector<Tensor>> batch(int64_t begin, int64_t count) override {
+    Shape shape = shape_;
+    shape.insert(shape.begin(), count);
+    std::mt19937_64 rng(static_cast<uint64_t>(begin) + 1);
+    QF_ASSIGN_OR_RETURN(Tensor t, runtime::random_tensor(DType::kF32, shape, rng));
+    return std::vector<Tensor>{std::move(t)};
+  }
+  std::string describe() const override { return "random N(0,1) samples"; }
+
+ private:
+  Shape shape_;
+  int64_t n_;
+};
+
+std::unique_ptr<ir::Graph> import_case(const fs::path& dir) {
+  Result<onnx_io::ImportedModel> model = onnx_io::load_model(dir / "model.onnx");
+  if (!model.ok()) {
+    ADD_FAILURE() << "import failed: " << model.status().message();
+    return nullptr;
+  }
+  return std::move(model->graph);
+}
+
+Result<Tensor> run_cpu(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options,
+                       const Tensor& input) {
+  const runtime::Backend* cpu = runtime::find_backend("cpu");
+  if (!cpu) return unsupported("no cpu backend in this build");
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      cpu->build(std::move(graph), options));
+  QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, engine->run({input}));
+  return std::move(outputs.front());
+}
+
+// Prints the agreement and checks the cosine against a floor that only a broken engine misses
+// (random inputs make top-1 of these ImageNet models a coin toss, so it is reported, not held).
+void report_agreement(const std::string& what, const Tensor& fp32, const Tensor& other,
+                      double min_cosine) {
+  const bench::Agreement a = bench::compare_outputs(fp32, other);
+  std::cout << fmt::format("{}: cosine {:.6f}, SQNR {:.1f} dB, top-1 agreement {:.0f}%\n", what,
+                           a.cosine, a.sqnr_db, 100 * a.top1_agreement);
+  EXPECT_GT(a.cosine, min_cosine) << what;
+}
+
+TEST(TorchvisionModel, CpuEnginesInEveryPrecision) {
+  const fs::path dir = case_dir();
+  if (dir.empty()) return;
+  const std::string name = dir.filename().string();
+  if (!runtime::find_backend("cpu")) GTEST_SKIP() << "built without the cpu backend";
+  Result<Tensor> input = io::read_npy(dir / "input.npy");
+  ASSERT_TRUE(input.ok()) << input.status().message();
+  Result<Tensor> expected = io::read_npy(dir / "expected.npy");
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+
+  // FP32: the same criterion as the reference executor.
+  Result<Tensor> fp32 = run_cpu(import_case(dir), {.precision = runtime::Precision::kFP32}, *input);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  const Comparison c = compare(*fp32, *expected);
+  std::cout << fmt::format("{} cpu fp32: max |ours - torch| = {:.3g}, relative {:.3g}\n", name,
+                           c.max_abs_error, c.relative());
+  EXPECT_EQ(c.non_finite, 0);
+  EXPECT_LT(c.relative(), kMaxRelativeError);
+
+  if (runtime::find_backend("cpu")->supports(runtime::Precision::kBF16)) {
+    Result<Tensor> bf16 =
+        run_cpu(import_case(dir), {.precision = runtime::Precision::kBF16}, *input);
+    ASSERT_TRUE(bf16.ok()) << bf16.status().message();
+    report_agreement(name + " cpu bf16 vs fp32", *fp32, *bf16, 0.999);
+  }
+
+  // INT8: entropy calibration on 16 random samples must finish, and its engine must run.
+  std::unique_ptr<ir::Graph> graph = import_case(dir);
+  ASSERT_TRUE(graph);
+  Shape sample_shape = input->shape();
+  sample_shape.erase(sample_shape.begin());
+  RandomSamples samples(sample_shape, 16);
+  quant::CalibrationOptions copt;
+  copt.batch_size = 8;
+  Result<quant::CalibrationResult> calibration = quant::calibrate(std::move(graph), samples, copt);
+  ASSERT_TRUE(calibration.ok()) << calibration.status().message();
+  runtime::BuildOptions int8{.precision = runtime::Precision::kINT8};
+  int8.activation_scales = calibration->scales;
+  int8.calibration = "entropy on random samples";
+  Result<Tensor> quantized = run_cpu(import_case(dir), int8, *input);
+  ASSERT_TRUE(quantized.ok()) << quantized.status().message();
+  report_agreement(name + " cpu int8 (entropy, random calibration) vs fp32", *fp32, *quantized,
+                   0.95);
+
+  // The same scales as a Q/DQ model that ONNX's checker accepts.
+  std::unique_ptr<ir::Graph> qdq = import_case(dir);
+  ASSERT_TRUE(qdq);
+  quant::QdqExportOptions qdq_options;
+  qdq_options.activation_scales = calibration->scales;
+  Result<quant::QdqExportReport> report = quant::insert_qdq(*qdq, qdq_options);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  onnx::ModelProto proto;
+  ASSERT_TRUE(onnx_io::export_model(*qdq, &proto).ok());
+  EXPECT_NO_THROW(onnx::checker::check_model(proto));
+  std::cout << fmt::format("{} Q/DQ: {} nodes and {} weights quantized\n", name,
+                           report->quantized_nodes, report->quantized_weights);
+  EXPECT_GT(report->quantized_nodes, 0);
 }
 
 TEST(TorchvisionModel, MatchesPyTorch) {

@@ -384,5 +384,67 @@ TEST(ExporterTest, ScalarAndUnknownDimsSurvive) {
   EXPECT_EQ(ir::sym_shape_str(again->outputs[0]->shape), "?x3");
 }
 
+// A graph at `opset` with one node `op` reading x and the constant int64 input `values`.
+std::unique_ptr<ir::Graph> node_with_constant_input(int64_t opset, const std::string& op,
+                                                    std::vector<int64_t> values) {
+  auto g = std::make_unique<ir::Graph>();
+  g->opset_imports[""] = opset;
+  ir::Value* x = g->add_value("x").value();
+  x->dtype = DType::kF32;
+  x->shape = SymShape{Dim::known(2), Dim::known(3)};
+  g->inputs.push_back(x);
+  const auto n = static_cast<int64_t>(values.size());
+  ir::Value* c = g->add_constant("axes", Tensor::from_vector<int64_t>({n}, values));
+  ir::Value* y = g->add_value("y").value();
+  g->add_node(op, "n", {x, c}, {y})->opset = static_cast<int>(opset);
+  g->outputs.push_back(y);
+  return g;
+}
+
+TEST(ExporterTest, AttributesThatBecameInputsAreWrittenBackForOlderOpsets) {
+  // ReduceMean's axes became an input at opset 18: at 13 it must be an attribute again, and its
+  // constant must not linger as an initializer.
+  auto g13 = node_with_constant_input(13, "ReduceMean", {1});
+  onnx::ModelProto m;
+  ASSERT_TRUE(export_model(*g13, &m).ok());
+  const onnx::NodeProto& node = m.graph().node(0);
+  ASSERT_EQ(node.input_size(), 1);
+  ASSERT_EQ(node.attribute_size(), 1);
+  EXPECT_EQ(node.attribute(0).name(), "axes");
+  ASSERT_EQ(node.attribute(0).ints_size(), 1);
+  EXPECT_EQ(node.attribute(0).ints(0), 1);
+  EXPECT_EQ(m.graph().initializer_size(), 0);
+
+  // At opset 18 the input form is the right one.
+  auto g18 = node_with_constant_input(18, "ReduceMean", {1});
+  ASSERT_TRUE(export_model(*g18, &m).ok());
+  EXPECT_EQ(m.graph().node(0).input_size(), 2);
+  EXPECT_EQ(m.graph().node(0).attribute_size(), 0);
+  EXPECT_EQ(m.graph().initializer_size(), 1);
+
+  // ReduceSum moved at 13, Unsqueeze too.
+  auto sum = node_with_constant_input(12, "ReduceSum", {0});
+  ASSERT_TRUE(export_model(*sum, &m).ok());
+  EXPECT_EQ(m.graph().node(0).input_size(), 1);
+  auto unsqueeze = node_with_constant_input(11, "Unsqueeze", {0});
+  ASSERT_TRUE(export_model(*unsqueeze, &m).ok());
+  EXPECT_EQ(m.graph().node(0).attribute(0).name(), "axes");
+}
+
+TEST(ExporterTest, RunTimeAxesCannotBeWrittenForOlderOpsets) {
+  auto g = node_with_constant_input(13, "ReduceMean", {1});
+  // Make the axes a graph input: opset 13 has no way to say that.
+  ir::Node* n = g->nodes().front().get();
+  ir::Value* axes = g->add_value("runtime_axes").value();
+  axes->dtype = DType::kI64;
+  axes->shape = SymShape{Dim::known(1)};
+  g->inputs.push_back(axes);
+  g->set_input(n, 1, axes);
+  onnx::ModelProto m;
+  const Status s = export_model(*g, &m);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("node 'n' (ReduceMean)"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace qf::onnx_io
