@@ -41,6 +41,7 @@ nlohmann::json to_json(const BenchReport& report) {
          {"backend", r.backend},
          {"compute", r.compute},
          {"batch", r.batch},
+         {"streams", r.streams},
          {"latency_ms", latency},
          {"throughput_qps", r.throughput_qps},
          {"throughput_samples_per_s", r.throughput_qps * static_cast<double>(r.batch)},

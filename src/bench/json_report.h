@@ -34,6 +34,7 @@ struct BenchRow {
   std::string backend;
   std::string compute;  // what the kernels really compute in
   int64_t batch = 1;
+  int streams = 1;  // concurrent engines (`--streams`)
   LatencyStats latency_ms;
   double throughput_qps = 0;
   double walltime_s = 0;

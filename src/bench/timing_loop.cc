@@ -1,6 +1,8 @@
 #include "bench/timing_loop.h"
 
 #include <chrono>
+#include <optional>
+#include <thread>
 
 namespace qf::bench {
 
@@ -27,6 +29,33 @@ Result<TimingResult> run_timing_loop(const TimingOptions& options, Clock& clock,
   }
   result.walltime_s = now - start;
   return result;
+}
+
+Result<TimingResult> run_concurrent_timing_loops(
+    const TimingOptions& options, const std::vector<Clock*>& clocks,
+    const std::vector<std::function<Status()>>& queries) {
+  if (clocks.size() != queries.size() || queries.empty()) {
+    return internal_error("concurrent timing needs one clock per stream ({} clocks, {} streams)",
+                          clocks.size(), queries.size());
+  }
+  std::vector<std::optional<Result<TimingResult>>> results(queries.size());
+  {
+    std::vector<std::jthread> streams;
+    for (size_t i = 0; i < queries.size(); ++i) {
+      streams.emplace_back(
+          [&, i] { results[i] = run_timing_loop(options, *clocks[i], queries[i]); });
+    }
+  }  // the jthreads join here
+  TimingResult merged;
+  for (auto& r : results) {
+    if (!r->ok()) return r->status();
+    const TimingResult& t = r->value();
+    merged.latencies_ms.insert(merged.latencies_ms.end(), t.latencies_ms.begin(),
+                               t.latencies_ms.end());
+    merged.warmup_queries += t.warmup_queries;
+    merged.walltime_s = std::max(merged.walltime_s, t.walltime_s);
+  }
+  return merged;
 }
 
 }  // namespace qf::bench

@@ -37,4 +37,12 @@ struct TimingResult {
 Result<TimingResult> run_timing_loop(const TimingOptions& options, Clock& clock,
                                      const std::function<Status()>& query);
 
+// `--streams N` (trtexec's concurrent inference for throughput): one timing loop per query
+// function, each on its own thread with its own clock, all started together. The result holds
+// every stream's latencies (stream by stream), the summed warm-up queries and the longest
+// stream's walltime, so queries / walltime is the combined throughput. The first error wins.
+Result<TimingResult> run_concurrent_timing_loops(
+    const TimingOptions& options, const std::vector<Clock*>& clocks,
+    const std::vector<std::function<Status()>>& queries);
+
 }  // namespace qf::bench

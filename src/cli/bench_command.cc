@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "bench/evaluation.h"
 #include "bench/html_report.h"
@@ -42,6 +43,7 @@ struct BenchOptions {
   bool profile = false;
   uint64_t seed = 0;
   int threads = 0;
+  int streams = 1;
   CalibrationCliOptions calibration;
   std::string calib_methods = "entropy";
   std::string eval_data;
@@ -267,6 +269,7 @@ Status bench_model(BenchOptions opt) {
   }
   QF_ASSIGN_OR_RETURN(std::vector<double> percentiles,
                       parse_list<double>(opt.percentiles, "--percentile"));
+  if (opt.streams < 1) return usage_error("--streams {}: must be at least 1", opt.streams);
   if (opt.timing.iterations <= 0 || opt.timing.duration_s < 0 || opt.timing.warmup_ms < 0) {
     return usage_error("--iterations must be positive, --duration and --warmup non-negative");
   }
@@ -309,11 +312,26 @@ Status bench_model(BenchOptions opt) {
       calib_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - calib_start).count();
     }
+    if (opt.streams > 1 && opt.threads == 0) {
+      // Streams share the cores rather than each claiming all of them.
+      build_options.threads =
+          std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / opt.streams);
+    }
     const auto build_start = std::chrono::steady_clock::now();
     QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
                         backend->build(std::move(model.graph), build_options));
     const double build_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count();
+    // One more engine per extra stream (an engine runs one query at a time).
+    std::vector<std::unique_ptr<runtime::Engine>> stream_engines;
+    for (int s = 1; s < opt.streams; ++s) {
+      QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel copy,
+                          onnx_io::import_model_bytes(model_bytes, opt.model));
+      QF_RETURN_IF_ERROR(apply_input_shapes(*copy.graph, shapes));
+      QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> e,
+                          backend->build(std::move(copy.graph), build_options));
+      stream_engines.push_back(std::move(e));
+    }
 
     std::optional<bench::LabelAccuracy> accuracy;
     std::optional<bench::Agreement> eval_agreement;
@@ -343,8 +361,21 @@ Status bench_model(BenchOptions opt) {
         QF_ASSIGN_OR_RETURN(outputs, engine->run(inputs));
         return {};
       };
-      QF_ASSIGN_OR_RETURN(bench::TimingResult timing,
-                          bench::run_timing_loop(opt.timing, clock, query));
+      bench::TimingResult timing;
+      if (stream_engines.empty()) {
+        QF_ASSIGN_OR_RETURN(timing, bench::run_timing_loop(opt.timing, clock, query));
+      } else {
+        std::vector<bench::SteadyClock> clocks(stream_engines.size() + 1);
+        std::vector<bench::Clock*> clock_ptrs;
+        std::vector<std::function<Status()>> queries = {query};
+        for (auto& c : clocks) clock_ptrs.push_back(&c);
+        for (auto& e : stream_engines) {
+          queries.push_back(
+              [&inputs, engine = e.get()]() -> Status { return engine->run(inputs).status(); });
+        }
+        QF_ASSIGN_OR_RETURN(timing,
+                            bench::run_concurrent_timing_loops(opt.timing, clock_ptrs, queries));
+      }
 
       bench::BenchRow row;
       row.precision = std::string(runtime::precision_name(spec.precision));
@@ -352,6 +383,7 @@ Status bench_model(BenchOptions opt) {
       row.backend = engine->info().backend;
       row.compute = engine->info().compute;
       row.batch = batch;
+      row.streams = opt.streams;
       row.latency_ms = bench::compute_stats(timing.latencies_ms, percentiles);
       row.latencies_ms = timing.latencies_ms;
       row.queries = static_cast<int>(timing.latencies_ms.size());
@@ -438,7 +470,11 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--report", opt->report_dir, "Write report.md, report.json, report.html to DIR");
   cmd->add_option("--export-times", opt->export_times, "Write every query's latency to FILE");
   cmd->add_flag("--profile", opt->profile, "Time each kernel and print the top 15 per row");
-  cmd->add_option("--threads", opt->threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "CPU threads per stream (0: cores / streams)")
+      ->capture_default_str();
+  cmd->add_option("--streams", opt->streams,
+                  "Concurrent engines for throughput; latency is then per query under load")
+      ->capture_default_str();
   cmd->add_option("--seed", opt->seed, "Seed for the random inputs")->capture_default_str();
   cmd->add_option("--calib-method", opt->calib_methods,
                   "INT8 rows: comma-separated entropy, minmax, percentile, mse")

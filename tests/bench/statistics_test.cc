@@ -82,6 +82,33 @@ TEST(TimingLoopTest, StopsAtTheFirstError) {
   EXPECT_EQ(calls, 3);
 }
 
+TEST(TimingLoopTest, ConcurrentStreamsMergeLatenciesAndTakeTheLongestWalltime) {
+  // Stream 0 takes 10 ms per query, stream 1 40 ms: with 0.1 s minimum and 2 iterations, stream
+  // 0 times 10 queries over 0.1 s, stream 1 3 queries over 0.12 s.
+  FakeClock fast, slow;
+  auto fast_query = [&]() -> Status {
+    fast.t += 0.010;
+    return {};
+  };
+  auto slow_query = [&]() -> Status {
+    slow.t += 0.040;
+    return {};
+  };
+  auto r = run_concurrent_timing_loops({.warmup_ms = 0, .duration_s = 0.1, .iterations = 2},
+                                       {&fast, &slow}, {fast_query, slow_query});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->latencies_ms.size(), 13u);
+  EXPECT_NEAR(r->latencies_ms.front(), 10.0, 1e-9);
+  EXPECT_NEAR(r->latencies_ms.back(), 40.0, 1e-9);
+  EXPECT_NEAR(r->walltime_s, 0.12, 1e-9);
+
+  auto failing = []() -> Status { return invalid_input("stream failed"); };
+  auto bad = run_concurrent_timing_loops({.warmup_ms = 0, .duration_s = 0.1, .iterations = 2},
+                                         {&fast, &slow}, {fast_query, failing});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "stream failed");
+}
+
 TEST(AccuracyTest, AgreementMetrics) {
   Tensor ref = Tensor::from_vector<float>({2, 3}, {1, 2, 3, 3, 2, 1});
   Tensor same = ref.clone();

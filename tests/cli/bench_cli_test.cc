@@ -39,6 +39,24 @@ TEST(BenchCliTest, ShortRunWritesSchemaOneJson) {
   EXPECT_DOUBLE_EQ(j["results"][1]["throughput_samples_per_s"].get<double>(), 4 * qps);
 }
 
+TEST(BenchCliTest, StreamsRunConcurrentEnginesAndCountEveryQuery) {
+  const fs::path json = fs::temp_directory_path() / "qforge_bench_streams_test.json";
+  fs::remove(json);
+  const auto r = run_qforge("bench " + model() +
+                            " --precisions fp32 --streams 2 --batch 2 --warmup 0 --duration 0 "
+                            "--iterations 3 --json " +
+                            json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(json);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  fs::remove(json);
+  ASSERT_EQ(j["results"].size(), 1u);
+  EXPECT_EQ(j["results"][0]["streams"], 2);
+  // Each of the two streams times at least 3 queries.
+  EXPECT_GE(j["results"][0]["queries"].get<int>(), 6);
+  EXPECT_EQ(run_qforge("bench " + model() + " --streams 0").exit_code, 1);
+}
+
 TEST(BenchCliTest, BadOptionsAreUsageErrors) {
   auto r = run_qforge("bench " + model() + " --batch 0");
   EXPECT_EQ(r.exit_code, 1) << r.out;
