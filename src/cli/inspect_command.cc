@@ -1,6 +1,7 @@
 // qforge inspect MODEL [--shape NAME=DIMS]...: what a model is made of and what it costs.
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 
 #include "cli/command.h"
@@ -27,6 +28,46 @@ std::string human_count(double n) {
 
 std::string value_line(const ir::Value& v) {
   return fmt::format("{} {} {}", v.name, dtype_tag(v.dtype), ir::sym_shape_str(v.shape));
+}
+
+// "0.00787 (int8, zero point 0)" or "per-axis 1: 64 scales in [0.001, 0.02] (int8)".
+std::string scale_words(const ir::Node& n) {
+  const ir::Value* scale = n.has_input(1) ? n.inputs[1] : nullptr;
+  const ir::Value* zero = n.has_input(2) ? n.inputs[2] : nullptr;
+  const std::string type =
+      zero && zero->dtype != DType::kUndefined ? std::string(dtype_tag(zero->dtype)) : "u8";
+  if (!scale || !scale->is_constant() || scale->constant.dtype() != DType::kF32) {
+    return "scale computed at run time";
+  }
+  const auto values = scale->constant.span<float>();
+  if (values.size() == 1) {
+    const double zp = zero && zero->is_constant() && zero->constant.numel() == 1
+                          ? zero->constant.element_as_double(0)
+                          : 0.0;
+    return fmt::format("scale {:.6g}, zero point {:g} ({})", values[0], zp, type);
+  }
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  return fmt::format("per-axis {}: {} scales in [{:.3g}, {:.3g}] ({})", n.attrs.get_int("axis", 1),
+                     values.size(), *lo, *hi, type);
+}
+
+// The quantization a Q/DQ (explicitly quantized) model carries, per tensor, as the graph says.
+void print_qdq(const ir::Graph& g) {
+  std::vector<const ir::Node*> qdq;
+  for (const auto& n : g.nodes()) {
+    if (n->domain.empty() && (n->op_type == "QuantizeLinear" || n->op_type == "DequantizeLinear")) {
+      qdq.push_back(n.get());
+    }
+  }
+  if (qdq.empty()) return;
+  fmt::print("Quantization (from the graph's Q/DQ nodes, {}):\n", qdq.size());
+  for (const ir::Node* n : qdq) {
+    const ir::Value* x = n->has_input(0) ? n->inputs[0] : nullptr;
+    const char* what = n->op_type == "QuantizeLinear" ? "Q " : "DQ";
+    const bool weight = x && x->is_constant();
+    fmt::print("  {} {:<40} {}{}\n", what, x ? x->name : "?", scale_words(*n),
+               weight ? " [weight]" : "");
+  }
 }
 
 // Dynamic input dims are fixed to 1 (or --shape) so that per-layer costs can be counted.
@@ -71,6 +112,8 @@ Status inspect_model(const InspectOptions& opt) {
   for (const auto& n : g.nodes()) ++histogram[n->op_type];
   fmt::print("Nodes: {}\n", g.nodes().size());
   for (const auto& [op, count] : histogram) fmt::print("  {:<24} {}\n", op, count);
+
+  print_qdq(g);
 
   QF_ASSIGN_OR_RETURN(std::vector<std::string> assumed, fix_dynamic_inputs(g, opt.shapes));
   fmt::print("Layers (MACs counted for {}):\n",

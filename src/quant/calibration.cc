@@ -187,7 +187,9 @@ Result<CalibrationResult> calibrate(std::unique_ptr<ir::Graph> graph, data::Samp
   CalibrationResult result;
   result.batch_size = batch;
   for (int64_t b = 0; b < batches; ++b) result.samples += batch_range(b).second;
-  result.dropped = samples - result.samples;
+  // Only what a fixed batch dimension forced out; --calib-batches is the user's own choice.
+  const bool limited = options.max_batches > 0 && result.samples < samples - samples % batch;
+  result.dropped = limited ? 0 : samples - result.samples;
 
   if (!needs_histogram) {
     for (size_t i = 0; i < observed.size(); ++i) result.amax[observed[i]->name] = maxima[i];

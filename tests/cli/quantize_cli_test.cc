@@ -120,6 +120,10 @@ TEST_F(QuantizeCliTest, QuantizeWritesACheckedQdqModelThatRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("QuantizeLinear"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("DequantizeLinear"), std::string::npos) << r.out;
+  // inspect lists each Q/DQ with the scale the graph carries; weights are per output channel.
+  EXPECT_NE(r.out.find("Quantization (from the graph's Q/DQ nodes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("conv1.weight_quantized"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("per-axis 0: 16 scales"), std::string::npos) << r.out;
   r = run_qforge("run " + qdq + " --backend reference --shape input=1x1x28x28 --output-dir " +
                  path("out"));
   EXPECT_EQ(r.exit_code, 0) << r.out;
