@@ -38,6 +38,7 @@ nlohmann::json to_json(const BenchReport& report) {
         {{"precision", r.precision},
          {"calib_method",
           r.calib_method.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.calib_method)},
+         {"source", r.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.source)},
          {"backend", r.backend},
          {"compute", r.compute},
          {"batch", r.batch},

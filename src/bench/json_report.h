@@ -30,7 +30,8 @@ struct LabelAccuracy {
 
 struct BenchRow {
   std::string precision;
-  std::string calib_method;  // empty unless INT8 from calibration
+  std::string calib_method;  // empty unless INT8 from calibration; "qdq": the model's own scales
+  std::string source;        // the compared model (`--compare`); empty for the benched model
   std::string backend;
   std::string compute;  // what the kernels really compute in
   int64_t batch = 1;

@@ -20,6 +20,7 @@
 #include "core/file_util.h"
 #include "data/dataset.h"
 #include "quant/calibration.h"
+#include "quant/qdq_import.h"
 #include "runtime/random_input.h"
 
 #ifndef QFORGE_VERSION
@@ -46,6 +47,7 @@ struct BenchOptions {
   int streams = 1;
   CalibrationCliOptions calibration;
   std::string calib_methods = "entropy";
+  std::vector<std::string> compare;
   std::string eval_data;
   std::string labels;
   int64_t eval_limit = 0;
@@ -54,7 +56,8 @@ struct BenchOptions {
 // One row family of the table: a precision, and for INT8 where its scales come from.
 struct RowSpec {
   runtime::Precision precision;
-  std::string calib_method;  // "entropy".. from data, "cache", "synthetic"; "" for float rows
+  std::string calib_method;  // "entropy".. from data, "cache", "synthetic", "qdq"; "" for float
+  std::string model;         // another model (--compare); empty: the benched one
 };
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -122,19 +125,27 @@ Result<std::vector<RowSpec>> plan_rows(const BenchOptions& opt, const runtime::B
   std::vector<RowSpec> rows;
   for (runtime::Precision p : precisions) {
     if (p != runtime::Precision::kINT8) {
-      rows.push_back({p, ""});
+      rows.push_back({p, "", ""});
     } else if (cache_exists) {
-      rows.push_back({p, "cache"});
+      rows.push_back({p, "cache", ""});
     } else if (!opt.calibration.data.empty()) {
-      for (const std::string& m : methods) rows.push_back({p, m});
+      for (const std::string& m : methods) rows.push_back({p, m, ""});
     } else if (!opt.precisions.empty()) {
       return usage_error("--precisions int8 needs calibration: --calib DATA or --calib-cache FILE");
     } else {
       fmt::print(
           "note: the int8 row uses synthetic scales (no --calib): its speed is real, its "
           "accuracy is not\n");
-      rows.push_back({p, "synthetic"});
+      rows.push_back({p, "synthetic", ""});
     }
+  }
+  // A compared model runs as it is meant to: INT8 with its own scales when it carries Q/DQ
+  // nodes (a QAT export, `qforge quantize`), else FP32.
+  for (const std::string& other : opt.compare) {
+    QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel m, onnx_io::load_model(other));
+    const bool qdq = quant::has_qdq(*m.graph) && backend.supports(runtime::Precision::kINT8);
+    rows.push_back(qdq ? RowSpec{runtime::Precision::kINT8, "qdq", other}
+                       : RowSpec{runtime::Precision::kFP32, "", other});
   }
   return rows;
 }
@@ -170,7 +181,9 @@ Result<std::vector<Tensor>> make_inputs(const ir::Graph& g, int64_t batch, uint6
 }
 
 std::string row_name(const bench::BenchRow& r) {
-  return r.calib_method.empty() ? r.precision : r.precision + "/" + r.calib_method;
+  std::string name = r.calib_method.empty() ? r.precision : r.precision + "/" + r.calib_method;
+  if (!r.source.empty()) name += " " + std::filesystem::path(r.source).filename().string();
+  return name;
 }
 
 void print_table(const bench::BenchReport& report) {
@@ -288,10 +301,18 @@ Status bench_model(BenchOptions opt) {
   std::map<int64_t, std::vector<Tensor>> fp32_outputs;  // per batch: the agreement baseline
   Tensor fp32_eval_logits;
   for (const RowSpec& spec : rows) {
+    std::string compared_bytes;
+    if (!spec.model.empty()) {
+      QF_ASSIGN_OR_RETURN(compared_bytes, read_file_bytes(spec.model));
+    }
+    const std::string& bytes = spec.model.empty() ? model_bytes : compared_bytes;
+    const std::string& model_path = spec.model.empty() ? opt.model : spec.model;
     QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model,
-                        onnx_io::import_model_bytes(model_bytes, opt.model));
-    report.model_producer = model.producer;
-    report.model_opset = model.graph->opset();
+                        onnx_io::import_model_bytes(bytes, model_path));
+    if (spec.model.empty()) {
+      report.model_producer = model.producer;
+      report.model_opset = model.graph->opset();
+    }
     QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
     if (!eval) {
       QF_ASSIGN_OR_RETURN(eval, open_eval_data(opt, *model.graph));
@@ -299,7 +320,7 @@ Status bench_model(BenchOptions opt) {
 
     runtime::BuildOptions build_options{.precision = spec.precision, .threads = opt.threads};
     double calib_s = 0;
-    if (spec.calib_method != "" && spec.calib_method != "synthetic") {
+    if (spec.calib_method != "" && spec.calib_method != "synthetic" && spec.calib_method != "qdq") {
       const auto calib_start = std::chrono::steady_clock::now();
       QF_ASSIGN_OR_RETURN(
           quant::CalibMethod method,
@@ -326,7 +347,7 @@ Status bench_model(BenchOptions opt) {
     std::vector<std::unique_ptr<runtime::Engine>> stream_engines;
     for (int s = 1; s < opt.streams; ++s) {
       QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel copy,
-                          onnx_io::import_model_bytes(model_bytes, opt.model));
+                          onnx_io::import_model_bytes(bytes, model_path));
       QF_RETURN_IF_ERROR(apply_input_shapes(*copy.graph, shapes));
       QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> e,
                           backend->build(std::move(copy.graph), build_options));
@@ -380,6 +401,7 @@ Status bench_model(BenchOptions opt) {
       bench::BenchRow row;
       row.precision = std::string(runtime::precision_name(spec.precision));
       row.calib_method = spec.calib_method;
+      row.source = spec.model;
       row.backend = engine->info().backend;
       row.compute = engine->info().compute;
       row.batch = batch;
@@ -480,6 +502,8 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
                   "INT8 rows: comma-separated entropy, minmax, percentile, mse")
       ->capture_default_str();
   add_calibration_options(*cmd, opt->calibration, /*with_method=*/false);
+  cmd->add_option("--compare", opt->compare,
+                  "Another model as extra rows (a Q/DQ model runs as INT8 with its own scales)");
   cmd->add_option("--eval", opt->eval_data, "Labelled data for top-1/top-5 (with --labels)");
   cmd->add_option("--labels", opt->labels, "Labels of --eval: IDX, .npy of integers or text");
   cmd->add_option("--eval-limit", opt->eval_limit, "Evaluate only the first N samples");

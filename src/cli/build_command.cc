@@ -10,6 +10,7 @@
 #include "cli/calibration_options.h"
 #include "cli/command.h"
 #include "core/file_util.h"
+#include "quant/qdq_import.h"
 #include "runtime/engine_file.h"
 
 #ifndef QFORGE_VERSION
@@ -23,7 +24,7 @@ struct BuildCommandOptions {
   std::string model;
   std::string output;
   std::string backend;
-  std::string precision = "fp32";
+  std::string precision = "auto";
   int threads = 0;
   std::vector<std::string> shapes;
   CalibrationCliOptions calibration;
@@ -81,21 +82,29 @@ Status build_model(BuildCommandOptions opt) {
     return usage_error("-o {}: would overwrite the model", opt.output);
   }
 
-  QF_ASSIGN_OR_RETURN(runtime::Precision precision, runtime::parse_precision(opt.precision));
-  QF_ASSIGN_OR_RETURN(const runtime::Backend* backend, find_backend_for(opt.backend, precision));
+  if (opt.precision != "auto") QF_RETURN_IF_ERROR(runtime::parse_precision(opt.precision).status());
   QF_ASSIGN_OR_RETURN(quant::CalibMethod method, quant::parse_calib_method(opt.calibration.method));
-  const bool calibrated = !opt.calibration.data.empty() || !opt.calibration.cache.empty();
-  if (calibrated && precision != runtime::Precision::kINT8) {
-    return usage_error("--calib/--calib-cache are for --precision int8, not {}", opt.precision);
-  }
   QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
-
   QF_ASSIGN_OR_RETURN(std::string bytes, read_file_bytes(opt.model));
   if (runtime::is_engine_file(bytes)) {
     return usage_error("{}: is already an engine file; build takes an ONNX model", opt.model);
   }
   QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::import_model_bytes(bytes, opt.model));
   QF_RETURN_IF_ERROR(apply_input_shapes(*model.graph, shapes));
+  // Calibration data asks for INT8 by itself; "auto" is INT8 for a Q/DQ model, else FP32.
+  const bool calibrated = !opt.calibration.data.empty() || !opt.calibration.cache.empty();
+  const std::string requested = calibrated && opt.precision == "auto" ? "int8" : opt.precision;
+  QF_ASSIGN_OR_RETURN(runtime::Precision precision,
+                      resolve_precision(requested, *model.graph, opt.backend));
+  QF_ASSIGN_OR_RETURN(const runtime::Backend* backend, find_backend_for(opt.backend, precision));
+  if (calibrated && precision != runtime::Precision::kINT8) {
+    return usage_error("--calib/--calib-cache are for --precision int8, not {}",
+                       runtime::precision_name(precision));
+  }
+  if (calibrated && quant::has_qdq(*model.graph)) {
+    return usage_error("{}: the model carries its own Q/DQ scales; build it without --calib",
+                       opt.model);
+  }
   runtime::BuildOptions build_options{precision, opt.threads};
   // Without --calib or --calib-cache an int8 build calibrates synthetically, loudly (trtexec's
   // convention), so INT8 speed can be measured before data exists.
@@ -135,7 +144,9 @@ void add_build_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option(
       "--backend", opt->backend,
       fmt::format("Backend: {} (default: {})", fmt::join(names, ", "), default_backend()));
-  cmd->add_option("--precision", opt->precision, "Precision: fp32, tf32, fp16, bf16, int8")
+  cmd->add_option("--precision", opt->precision,
+                  "Precision: auto (int8 for a Q/DQ model, else fp32), fp32, tf32, fp16, bf16, "
+                  "int8")
       ->capture_default_str();
   cmd->add_option("--threads", opt->threads, "Threads the engine runs with (0: all cores)")
       ->capture_default_str();

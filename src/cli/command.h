@@ -41,6 +41,10 @@ void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precis
 // backend) or kUnsupported with the backend's reason.
 Result<const runtime::Backend*> find_backend_for(const std::string& backend,
                                                  runtime::Precision precision);
+// `--precision auto` (the default): INT8 for a model that carries Q/DQ scales when `backend` runs
+// INT8 (the graph's scales are used, as TensorRT does), FP32 otherwise; other names as written.
+Result<runtime::Precision> resolve_precision(const std::string& precision, const ir::Graph& graph,
+                                             const std::string& backend);
 Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
                                                       const std::string& backend,
                                                       const std::string& precision);

@@ -18,7 +18,7 @@ struct EvalOptions {
   int64_t batch = 100;
   int64_t limit = 0;
   std::string backend = "reference";
-  std::string precision = "fp32";
+  std::string precision = "auto";
   std::string preprocess = "none";
 };
 

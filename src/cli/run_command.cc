@@ -19,7 +19,7 @@ struct RunOptions {
   std::vector<std::string> shapes;
   std::string output_dir = ".";
   std::string backend = "reference";
-  std::string precision = "fp32";
+  std::string precision = "auto";
   bool backend_given = false;  // an engine file fixes both; asking for others is an error
   bool precision_given = false;
   uint64_t seed = 0;
@@ -104,7 +104,8 @@ Result<std::unique_ptr<runtime::Engine>> open_model(const RunOptions& opt) {
         "`qforge build --backend {}`",
         opt.model, h.backend, opt.backend, opt.backend);
   }
-  if (opt.precision_given && opt.precision != runtime::precision_name(h.precision)) {
+  if (opt.precision_given && opt.precision != "auto" &&
+      opt.precision != runtime::precision_name(h.precision)) {
     return usage_error(
         "{}: the engine was built for {}, not {}; build another with "
         "`qforge build --precision {}`",

@@ -14,9 +14,7 @@ namespace fs = std::filesystem;
 using testing::run_qforge;
 
 std::string model() {
-  return (fs::path(__FILE__).parent_path().parent_path().parent_path() / "models" /
-          "fashion_mnist_cnn.onnx")
-      .string();
+  return testing::fashion_mnist_model();
 }
 
 TEST(BenchCliTest, ShortRunWritesSchemaOneJson) {

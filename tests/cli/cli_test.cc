@@ -21,18 +21,8 @@ using testing::ModelBuilder;
 using testing::CommandResult;
 using testing::run_qforge;
 
-class CliTest : public ::testing::Test {
+class CliTest : public testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qforge_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // y = Relu(x) with x: f32 [N, 3]; the output name needs sanitising for the file name.
   std::string relu_model() {
     ModelBuilder b(13);
@@ -49,8 +39,6 @@ class CliTest : public ::testing::Test {
   bool output_dir_is_empty() const {
     return !fs::exists(dir_ / "out") || fs::is_empty(dir_ / "out");
   }
-
-  fs::path dir_;
 };
 
 TEST_F(CliTest, RunWritesSanitizedOutputWithCorrectValues) {

@@ -21,23 +21,10 @@ using testing::ModelBuilder;
 using testing::CommandResult;
 using testing::run_qforge;
 
-fs::path fashion_mnist_model() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "models" /
-         "fashion_mnist_cnn.onnx";
-}
+using testing::fashion_mnist_model;
 
-class EngineCliTest : public ::testing::Test {
+class EngineCliTest : public testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qforge_engine_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // y = Relu(x) * w with x: f32 [N, 3] and a constant w.
   std::string small_model() {
     ModelBuilder b(13);
@@ -67,8 +54,6 @@ class EngineCliTest : public ::testing::Test {
   void write_bytes(const std::string& p, const std::string& bytes) {
     std::ofstream(p, std::ios::binary) << bytes;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(EngineCliTest, BuildPrintsSummaryAndRunMatchesTheModel) {
@@ -102,12 +87,12 @@ TEST_F(EngineCliTest, BuildPrintsSummaryAndRunMatchesTheModel) {
 }
 
 TEST_F(EngineCliTest, FashionMnistEngineMatchesTheModel) {
-  CommandResult r = run_qforge("build " + fashion_mnist_model().string() +
+  CommandResult r = run_qforge("build " + fashion_mnist_model() +
                                " --backend reference -o " + path("fm.engine"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   r = run_qforge("run " + path("fm.engine") + " --shape input=2x1x28x28 --seed 5 -o " + path("a"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  r = run_qforge("run " + fashion_mnist_model().string() +
+  r = run_qforge("run " + fashion_mnist_model() +
                  " --backend reference --shape input=2x1x28x28 --seed 5 -o " + path("b"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const std::vector<float> a = read_output("a", "logits");

@@ -22,24 +22,11 @@ const std::string kTestImages = kData + "t10k-images-idx3-ubyte.gz";
 const std::string kTestLabels = kData + "t10k-labels-idx1-ubyte.gz";
 
 std::string model() {
-  return (fs::path(__FILE__).parent_path().parent_path().parent_path() / "models" /
-          "fashion_mnist_cnn.onnx")
-      .string();
+  return testing::fashion_mnist_model();
 }
 
-class QuantizeCliTest : public ::testing::Test {
+class QuantizeCliTest : public testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("qforge_quantize_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
 };
 
 std::string first_line(const std::string& file) {
@@ -127,6 +114,36 @@ TEST_F(QuantizeCliTest, QuantizeWritesACheckedQdqModelThatRuns) {
   r = run_qforge("run " + qdq + " --backend reference --shape input=1x1x28x28 --output-dir " +
                  path("out"));
   EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+// A Q/DQ model carries its scales: `build` makes it INT8 by itself and refuses calibration
+// data, and `bench --compare` adds it as an INT8 row next to the calibrated engine.
+TEST_F(QuantizeCliTest, QdqModelsBuildAsInt8WithTheirOwnScales) {
+  const std::string qdq = path("fmnist.qdq.onnx");
+  auto r = run_qforge("quantize " + model() + " --calib " + kTrainImages +
+                      " --calib-batches 2 -o " + qdq);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = run_qforge("build " + qdq + " -o " + path("qdq.engine"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("precision:   int8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("scales from the model's Q/DQ nodes"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("WARNING"), std::string::npos) << r.out;
+  r = run_qforge("build " + qdq + " --calib " + kTrainImages + " -o " + path("x.engine"));
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("carries its own Q/DQ scales"), std::string::npos) << r.out;
+
+  const std::string json = path("compare.json");
+  r = run_qforge("bench " + model() + " --precisions fp32 --compare " + qdq + " --eval " +
+                 kTestImages + " --labels " + kTestLabels +
+                 " --eval-limit 300 --warmup 0 --duration 0 --iterations 2 --json " + json);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(json);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][1]["precision"], "int8");
+  EXPECT_EQ(j["results"][1]["calib_method"], "qdq");
+  EXPECT_EQ(j["results"][1]["source"], qdq);
+  EXPECT_GT(j["results"][1]["accuracy"]["top1"].get<double>(), 0.8);
 }
 
 TEST_F(QuantizeCliTest, BenchRowsPerMethodWithLabelAccuracyAndReport) {

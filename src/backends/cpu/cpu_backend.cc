@@ -16,6 +16,7 @@
 #include "backends/cpu/builder.h"
 #include "backends/cpu/isa.h"
 #include "backends/reference/executor.h"
+#include "quant/qdq_import.h"
 #include "runtime/engine.h"
 #include "runtime/input_check.h"
 
@@ -305,12 +306,32 @@ class CpuBackend final : public runtime::Backend {
       return unsupported("the cpu backend cannot build {}: {}",
                          runtime::precision_name(options.precision), why);
     }
+    runtime::BuildOptions effective = options;
+    std::map<std::string, float>& scales = effective.activation_scales;
+    // Explicit quantization (quant/qdq_import.h): at INT8, a model with Q/DQ nodes brings its
+    // own scales. Folding happens before the optimizer so that it fuses the float graph the Q/DQ
+    // nodes annotate; a graph scale wins over a given one for the same tensor. Tensors left
+    // without a scale run in fp32. At other precisions the Q/DQ nodes stay and run as fake
+    // quantization (reference kernels), as on the reference backend.
+    bool scales_from_graph = false;
+    if (options.precision == runtime::Precision::kINT8 && quant::has_qdq(*graph)) {
+      QF_ASSIGN_OR_RETURN(quant::QdqImport qdq, quant::fold_qdq(*graph));
+      for (const auto& [name, scale] : qdq.activation_scales) scales[name] = scale;
+      // A graph whose Q/DQ nodes all stay (a reloaded engine file's) keeps the given words.
+      if (!qdq.activation_scales.empty() || options.calibration.empty()) {
+        effective.calibration = fmt::format(
+            "scales from the model's Q/DQ nodes ({} tensors{}{})", qdq.activation_scales.size(),
+            qdq.notes.empty() ? "" : fmt::format(", {} notes", qdq.notes.size()),
+            options.activation_scales.empty()
+                ? ""
+                : fmt::format(", plus given scales: {}", options.calibration));
+      }
+      scales_from_graph = true;
+    }
 #if QFORGE_CPU_HAS_OPTIMIZER
     QF_RETURN_IF_ERROR(passes::optimize(*graph));
 #endif
-    runtime::BuildOptions effective = options;
-    std::map<std::string, float>& scales = effective.activation_scales;
-    if (options.precision == runtime::Precision::kINT8 && scales.empty()) {
+    if (options.precision == runtime::Precision::kINT8 && scales.empty() && !scales_from_graph) {
       std::fprintf(stderr,
                    "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "
                    "INPUT instead. This engine's speed is real, its accuracy is not: calibrate "

@@ -1,0 +1,52 @@
+// Explicit quantization: reading the scales of a model that arrives with QuantizeLinear and
+// DequantizeLinear nodes (PyTorch QAT, ONNX Runtime's quantize_static, `qforge quantize`), so that
+// an INT8 engine keeps the graph's scales instead of calibrating, as TensorRT does.
+//
+// fold_qdq rewrites the graph into the float graph the Q/DQ nodes annotate plus a scale map:
+// - Weights: a DequantizeLinear of a constant (an int8/uint8 initializer, or a QuantizeLinear of
+//   a float initializer) becomes the float constant it computes, with the reference kernels'
+//   arithmetic. The cpu backend re-quantizes weights per output channel with max|w| / 127, which
+//   gives back the graph's int8 values and scales whenever every channel's int8 values reach
+//   +-127 (symmetric max-calibrated weights: qforge's, ONNX Runtime's, TensorRT's). A channel
+//   that does not (reaches -128, stays below 127, has a zero point or mixed scales) gets
+//   different int8 values in the engine: counted in a note, never silently.
+// - Activations: QuantizeLinear(X, s, zp) whose output only feeds DequantizeLinear nodes with the
+//   same scale and zero point (per tensor, int8/uint8, float32 X) is removed with those readers,
+//   which now read X, and X gets a symmetric int8 scale: s itself for int8 with zero point 0,
+//   otherwise the symmetric scale covering the same real range (a note says so).
+// - Everything else (unpaired Q or DQ, per-axis or 16-bit activation quantization, a tensor
+//   quantized with two different scales, Q/DQ of non-float32 data, Q/DQ whose output is a graph
+//   output) stays in the graph as real quantize/dequantize nodes that run with the reference
+//   kernels: dropping one would change the numerics. Each is counted and named in a note.
+//
+// Nothing is printed: the notes are one-line explanations for the caller to show.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "qforge/status.h"
+
+namespace qf::quant {
+
+struct QdqImport {
+  // Tensor name -> symmetric int8 scale (real = scale * q, q in [-127, 127]), as
+  // runtime::BuildOptions::activation_scales wants them.
+  std::map<std::string, float> activation_scales;
+  int activation_pairs = 0;  // QuantizeLinear nodes removed together with their DQ readers
+  int weights_folded = 0;    // DequantizeLinear nodes of constants replaced by float constants
+  int kept_nodes = 0;        // Q/DQ nodes left in the graph (run by the reference kernels)
+  std::vector<std::string> notes;  // one line each, for the user
+};
+
+// Whether the graph has any QuantizeLinear or DequantizeLinear node (default ONNX domain).
+bool has_qdq(const ir::Graph& graph);
+
+// Folds the graph's Q/DQ nodes as described above. Fails (kInvalidInput) only for a model whose
+// quantization parameters are broken (a scale that is not finite and positive); the graph is then
+// unchanged.
+Result<QdqImport> fold_qdq(ir::Graph& graph);
+
+}  // namespace qf::quant
