@@ -1,0 +1,237 @@
+// The "cuda" backend: cuDNN convolutions and cuBLASLt matrix products on NVIDIA GPUs, the
+// backend's own kernels for elementwise ops, pooling, softmax and layout/type conversions, and
+// the reference kernels on the host (with explicit copies, reported per kernel) for the rest.
+//
+// build() optimizes the graph (the same passes as the cpu backend: fusion into qforge::Fused*),
+// then plans it for its declared input shapes: weights converted and uploaded once, algorithms
+// chosen, the activation arena placed. Without a usable device (no driver, no GPU) the backend
+// supports nothing and build() says why: it never crashes a machine without a GPU.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "backends/cuda/plan.h"
+#include "runtime/engine.h"
+#include "runtime/input_check.h"
+
+#if __has_include("passes/optimize.h")
+#include "passes/optimize.h"
+#define QFORGE_CUDA_HAS_OPTIMIZER 1
+#else
+#define QFORGE_CUDA_HAS_OPTIMIZER 0
+#endif
+
+namespace qf::cuda {
+namespace {
+
+constexpr size_t kMaxPlans = 8;
+
+struct DeviceProbe {
+  bool ok = false;
+  std::string why;  // when !ok
+  std::string isa;  // "NVIDIA H100 80GB HBM3 (sm_90)"
+  int major = 0;
+};
+
+// Asked once: the first CUDA call initializes the runtime, which is slow and, without a driver,
+// fails the same way every time.
+const DeviceProbe& probe() {
+  static const DeviceProbe p = [] {
+    DeviceProbe r;
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      r.why = fmt::format("no CUDA device: {} ({})", cudaGetErrorString(e), cudaGetErrorName(e));
+      cudaGetLastError();  // clear the sticky error for later callers
+      return r;
+    }
+    if (count == 0) {
+      r.why = "no CUDA device: the driver reports none";
+      return r;
+    }
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+      r.why = "no CUDA device: its properties cannot be read";
+      return r;
+    }
+    r.major = prop.major;
+    r.isa = fmt::format("{} (sm_{}{})", prop.name, prop.major, prop.minor);
+    if (prop.major < 8) {
+      r.why = fmt::format("{}: compute capability {}.{} is below 8.0, which this build targets",
+                          prop.name, prop.major, prop.minor);
+      return r;
+    }
+    r.ok = true;
+    return r;
+  }();
+  return p;
+}
+
+std::string compute_words(runtime::Precision p) {
+  switch (p) {
+    case runtime::Precision::kFP32:
+      return "fp32 (cuDNN FMA convolutions, cuBLASLt fp32 GEMMs, TF32 off; own CUDA kernels "
+             "elsewhere; reference fallbacks on the host)";
+    case runtime::Precision::kTF32:
+      return "tf32 tensor cores (cuDNN/cuBLASLt), fp32 storage and accumulation; own CUDA "
+             "kernels in fp32";
+    case runtime::Precision::kFP16:
+      return "fp16 tensor cores (cuDNN/cuBLASLt), fp16 storage, fp32 accumulation; fp32 at the "
+             "graph boundaries and in host fallbacks";
+    case runtime::Precision::kBF16:
+      return "bf16 tensor cores (cuDNN/cuBLASLt), bf16 storage, fp32 accumulation; fp32 at the "
+             "graph boundaries and in host fallbacks";
+    case runtime::Precision::kINT8:
+      break;
+  }
+  return "";
+}
+
+class CudaEngine final : public runtime::Engine {
+ public:
+  explicit CudaEngine(std::unique_ptr<ir::Graph> graph) : graph_(std::move(graph)) {}
+
+  ~CudaEngine() override {
+    plans_.clear();
+    ctx_.weights.clear();
+    if (ctx_.cublaslt) cublasLtDestroy(ctx_.cublaslt);
+    if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
+    if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
+  }
+
+  Status init(const runtime::BuildOptions& options) {
+    ctx_.precision = options.precision;
+    if (cudaSetDevice(0) != cudaSuccess) return unsupported("no CUDA device: cannot select it");
+    if (cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking) != cudaSuccess) {
+      return internal_error("CUDA: cannot create a stream");
+    }
+    if (const cudnnStatus_t s = cudnnCreate(&ctx_.cudnn); s != CUDNN_STATUS_SUCCESS) {
+      ctx_.cudnn = nullptr;
+      return unsupported("cuDNN cannot start: {}", cudnnGetErrorString(s));
+    }
+    cudnnSetStream(ctx_.cudnn, ctx_.stream);
+    if (const cublasStatus_t s = cublasLtCreate(&ctx_.cublaslt); s != CUBLAS_STATUS_SUCCESS) {
+      ctx_.cublaslt = nullptr;
+      return unsupported("cuBLASLt cannot start: {}", cublasLtGetStatusString(s));
+    }
+    info_.backend = "cuda";
+    info_.precision = options.precision;
+    info_.compute = compute_words(options.precision);
+    info_.isa = probe().isa;
+    return {};
+  }
+
+  // Plans for the declared input shapes now (symbolic dims at 1; if that fails, at first run).
+  Status prepare() {
+    std::vector<Shape> shapes;
+    std::vector<DType> dtypes;
+    bool guessed = false;
+    for (const ir::Value* in : graph_->inputs) {
+      if (!in->shape || in->dtype == DType::kUndefined) return {};
+      Shape s;
+      for (const ir::Dim& d : *in->shape) {
+        guessed = guessed || !d.is_known();
+        s.push_back(d.is_known() ? d.value : 1);
+      }
+      shapes.push_back(std::move(s));
+      dtypes.push_back(in->dtype);
+    }
+    Result<Plan*> plan = plan_for(shapes, dtypes);
+    if (!plan.ok() && !guessed) return plan.status();
+    return {};
+  }
+
+  const runtime::EngineInfo& info() const override { return info_; }
+  const ir::Graph& graph() const override { return *graph_; }
+
+  Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    QF_RETURN_IF_ERROR(runtime::check_inputs(*graph_, inputs));
+    Plan* plan = nullptr;
+    for (const auto& p : plans_) {
+      bool match = true;
+      for (size_t i = 0; i < inputs.size(); ++i)
+        match = match && p->input_shapes[i] == inputs[i].shape();
+      if (match) plan = p.get();
+    }
+    if (!plan) {
+      std::vector<Shape> shapes;
+      std::vector<DType> dtypes;
+      for (const Tensor& t : inputs) {
+        shapes.push_back(t.shape());
+        dtypes.push_back(t.dtype());
+      }
+      QF_ASSIGN_OR_RETURN(plan, plan_for(shapes, dtypes));
+    }
+    return plan->run(inputs, ctx_);
+  }
+
+ private:
+  Result<Plan*> plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
+    QF_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, build_plan(*graph_, ctx_, shapes, dtypes));
+    if (plans_.size() >= kMaxPlans) plans_.erase(plans_.begin());
+    plans_.push_back(std::move(plan));
+    Plan* p = plans_.back().get();
+    if (info_.kernels.empty()) {
+      info_.kernels = p->kernels;
+      info_.weights_bytes = p->weights_bytes;
+    }
+    info_.activation_bytes = std::max(info_.activation_bytes, p->arena_bytes);
+    return p;
+  }
+
+  std::unique_ptr<ir::Graph> graph_;
+  DeviceContext ctx_;
+  std::vector<std::unique_ptr<Plan>> plans_;
+  runtime::EngineInfo info_;
+  std::mutex mutex_;
+};
+
+class CudaBackend final : public runtime::Backend {
+ public:
+  std::string_view name() const override { return "cuda"; }
+
+  bool supports(runtime::Precision p) const override { return unsupported_reason(p).empty(); }
+
+  std::string unsupported_reason(runtime::Precision p) const override {
+    const DeviceProbe& d = probe();
+    if (!d.ok) return d.why;
+    switch (p) {
+      case runtime::Precision::kFP32:
+      case runtime::Precision::kTF32:
+      case runtime::Precision::kFP16:
+      case runtime::Precision::kBF16:
+        return "";
+      case runtime::Precision::kINT8:
+        return "int8 is not implemented in the cuda backend yet";
+    }
+    return "unknown precision";
+  }
+
+  std::string current_isa() const override { return probe().ok ? probe().isa : ""; }
+
+  Result<std::unique_ptr<runtime::Engine>> build(
+      std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {
+    if (const std::string why = unsupported_reason(options.precision); !why.empty()) {
+      return unsupported("the cuda backend cannot build {}: {}",
+                         runtime::precision_name(options.precision), why);
+    }
+#if QFORGE_CUDA_HAS_OPTIMIZER
+    QF_RETURN_IF_ERROR(passes::optimize(*graph));
+#endif
+    auto engine = std::make_unique<CudaEngine>(std::move(graph));
+    QF_RETURN_IF_ERROR(engine->init(options));
+    QF_RETURN_IF_ERROR(engine->prepare());
+    return std::unique_ptr<runtime::Engine>(std::move(engine));
+  }
+};
+
+const CudaBackend kBackend;
+[[maybe_unused]] const bool kRegistered = runtime::register_backend(&kBackend);
+
+}  // namespace
+}  // namespace qf::cuda
