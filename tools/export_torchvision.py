@@ -141,8 +141,13 @@ def main():
     input_name, output_name = "input", "output"
     dynamic_axes = {input_name: {0: "batch"}, output_name: {0: "batch"}} if args.dynamic_batch else None
     export_kwargs = {}
+    # PyTorch 2.x grew a second (dynamo) exporter and made it the default later on; the
+    # TorchScript exporter is the one whose output the tests were written against.
+    import inspect
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        export_kwargs["dynamo"] = False
     if args.keep_bn:
-        export_kwargs = dict(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+        export_kwargs.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
 
     def export(path):
         torch.onnx.export(model, torch.from_numpy(x), path, opset_version=args.opset,
