@@ -6,9 +6,16 @@
 #
 #   bench/cpu_vs_onnxruntime.sh                      # all four models, batch 1 and 8
 #   MODELS="resnet50" BATCHES="1" DURATION=5 bench/cpu_vs_onnxruntime.sh
+# On a machine that cannot build (the GPU machine, whose Xeon has AMX): carry a pack from
+# scripts/device_pack.sh and point QFORGE at it; ONNX Runtime then comes from Python
+# (bench/ort_bench.py) when Node is not there:
+#   build/device/unpack.sh /tmp/qf && QFORGE="/tmp/qf/run.sh qforge" bench/cpu_vs_onnxruntime.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh >/dev/null
+if [ -z "${QFORGE:-}" ]; then
+  scripts/build.sh >/dev/null
+  QFORGE=build/qforge
+fi
 
 THREADS=${THREADS:-$(nproc)}
 DURATION=${DURATION:-3}
@@ -19,9 +26,15 @@ OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
 
 # ONNX Runtime from npm. --ignore-scripts: the post-install step downloads GPU extras, which
-# fails here and is not needed for the CPU execution provider bundled in the package.
-if [ ! -d bench/node_modules/onnxruntime-node ]; then
-  (cd bench && npm install --no-save --no-package-lock --ignore-scripts onnxruntime-node@1.30.0 >/dev/null)
+# fails here and is not needed for the CPU execution provider bundled in the package. Without
+# Node, ONNX Runtime's Python package.
+if command -v node >/dev/null; then
+  if [ ! -d bench/node_modules/onnxruntime-node ]; then
+    (cd bench && npm install --no-save --no-package-lock --ignore-scripts onnxruntime-node@1.30.0 >/dev/null)
+  fi
+  ort_bench() { node bench/ort_bench.js "$@"; }
+else
+  ort_bench() { python3 bench/ort_bench.py "$@"; }
 fi
 
 precision_flag=()
@@ -30,11 +43,11 @@ rows="$OUT/rows.jsonl"
 : >"$rows"
 for model in $MODELS; do
   dir="build/models/${model}_op17_dyn"
-  /usr/bin/python3 tools/export_torchvision.py --out "$dir" --model "$model" --opset 17 --dynamic-batch >/dev/null
+  "${PYTHON:-python3}" tools/export_torchvision.py --out "$dir" --model "$model" --opset 17 --dynamic-batch >/dev/null
   for batch in $BATCHES; do
     echo "== $model batch $batch ($THREADS threads)" >&2
-    ort=$(node bench/ort_bench.js "$dir/model.onnx" "$batch" "$THREADS" 200 "$DURATION" 10)
-    build/qforge bench "$dir/model.onnx" --backend cpu --threads "$THREADS" "${precision_flag[@]}" \
+    ort=$(ort_bench "$dir/model.onnx" "$batch" "$THREADS" 200 "$DURATION" 10)
+    $QFORGE bench "$dir/model.onnx" --backend cpu --threads "$THREADS" "${precision_flag[@]}" \
       --batch "$batch" --duration "$DURATION" --json "$OUT/${model}_b${batch}.json" >&2
     node -e '
       const ort = JSON.parse(process.argv[1]);

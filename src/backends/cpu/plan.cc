@@ -4,7 +4,7 @@
 #include <cstring>
 #include <new>
 
-#include "backends/cpu/arena.h"
+#include "runtime/arena.h"
 
 namespace qf::cpu {
 
@@ -97,7 +97,7 @@ std::shared_ptr<std::byte[]> allocate_arena(int64_t bytes) {
 
 Status Plan::finalize(const dnnl::engine& eng) {
   const int last_step = static_cast<int>(steps.size()) - 1;
-  std::vector<ArenaRequest> requests;
+  std::vector<runtime::ArenaRequest> requests;
   std::vector<size_t> roots;
   for (size_t i = 0; i < buffers.size(); ++i) {
     Buffer& b = buffers[i];
@@ -110,7 +110,7 @@ Status Plan::finalize(const dnnl::engine& eng) {
     requests.push_back({b.bytes, b.first, std::max(b.first, b.last)});
     roots.push_back(i);
   }
-  const ArenaLayout layout = plan_arena(requests);
+  const runtime::ArenaLayout layout = runtime::plan_arena(requests);
   arena_bytes = layout.size;
   arena_ = allocate_arena(layout.size);
   for (size_t k = 0; k < roots.size(); ++k) {

@@ -1,9 +1,9 @@
 // The activation arena's liveness-based placement.
-#include "backends/cpu/arena.h"
+#include "runtime/arena.h"
 
 #include <gtest/gtest.h>
 
-namespace qf::cpu {
+namespace qf::runtime {
 namespace {
 
 bool overlap(const ArenaRequest& a, int64_t oa, const ArenaRequest& b, int64_t ob) {
@@ -24,7 +24,7 @@ void expect_valid(const std::vector<ArenaRequest>& reqs, const ArenaLayout& layo
   }
 }
 
-TEST(CpuArenaTest, AChainReusesMemoryOfDeadBuffers) {
+TEST(ArenaTest, AChainReusesMemoryOfDeadBuffers) {
   // a -> b -> c -> d: each buffer is read by the next step only, so two slots suffice.
   const std::vector<ArenaRequest> reqs = {{1000, 0, 1}, {1000, 1, 2}, {1000, 2, 3}, {1000, 3, 4}};
   const ArenaLayout layout = plan_arena(reqs);
@@ -33,7 +33,7 @@ TEST(CpuArenaTest, AChainReusesMemoryOfDeadBuffers) {
   EXPECT_EQ(layout.offsets[0], layout.offsets[2]);
 }
 
-TEST(CpuArenaTest, ALongLivedBufferKeepsItsPlaceAndThePeakIsTheLiveSum) {
+TEST(ArenaTest, ALongLivedBufferKeepsItsPlaceAndThePeakIsTheLiveSum) {
   // A residual kept alive across three steps, while two temporaries come and go beside it.
   const std::vector<ArenaRequest> reqs = {{4096, 0, 4}, {2048, 1, 2}, {2048, 2, 3}, {512, 3, 4}};
   const ArenaLayout layout = plan_arena(reqs);
@@ -41,7 +41,7 @@ TEST(CpuArenaTest, ALongLivedBufferKeepsItsPlaceAndThePeakIsTheLiveSum) {
   EXPECT_EQ(layout.size, 4096 + 2048 + 2048);  // step 2: all three of the first ones are live
 }
 
-TEST(CpuArenaTest, ManyRandomLifetimesNeverOverlapAndStayBelowTheNaiveSum) {
+TEST(ArenaTest, ManyRandomLifetimesNeverOverlapAndStayBelowTheNaiveSum) {
   std::vector<ArenaRequest> reqs;
   int64_t total = 0;
   uint32_t s = 12345;
@@ -57,9 +57,9 @@ TEST(CpuArenaTest, ManyRandomLifetimesNeverOverlapAndStayBelowTheNaiveSum) {
   EXPECT_LT(layout.size, total / 2);
 }
 
-TEST(CpuArenaTest, NoBuffersNeedNoMemory) {
+TEST(ArenaTest, NoBuffersNeedNoMemory) {
   EXPECT_EQ(plan_arena({}).size, 0);
 }
 
 }  // namespace
-}  // namespace qf::cpu
+}  // namespace qf::runtime

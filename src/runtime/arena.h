@@ -1,6 +1,7 @@
 // The activation arena: every intermediate buffer of a plan gets an offset in one allocation,
 // assigned from the buffers' lifetimes (the steps that first write and last read them) so that
-// buffers whose lifetimes do not overlap share memory.
+// buffers whose lifetimes do not overlap share memory. The cpu backend places its host arena
+// with it, the cuda backend its device arena.
 #pragma once
 
 #include <algorithm>
@@ -9,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace qf::cpu {
+namespace qf::runtime {
 
 struct ArenaRequest {
   int64_t bytes = 0;
@@ -62,4 +63,4 @@ inline ArenaLayout plan_arena(const std::vector<ArenaRequest>& requests, int64_t
   return layout;
 }
 
-}  // namespace qf::cpu
+}  // namespace qf::runtime

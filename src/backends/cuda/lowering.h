@@ -1,0 +1,204 @@
+// The cuda plan builder (internal to src/backends/cuda): lowers each node of the optimized
+// graph, for concrete input shapes, into the steps and buffers of a Plan.
+//
+// builder.cc keeps the values and their buffers (requests in a layout and type, conversions,
+// uploads, downloads), infers the concrete shapes and walks the nodes; each lower_*.cc lowers
+// one family of ops (lower_conv.cc: cuDNN; lower_gemm.cc: cuBLASLt; lower_elementwise.cc,
+// lower_reduce.cc, lower_data_movement.cc: the backend's own kernels); host_fallback.cc runs a
+// node's reference kernel on the host, with the copies it needs.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backends/cuda/check.h"
+#include "backends/cuda/kernels.h"
+#include "backends/cuda/plan.h"
+#include "ops/fused.h"
+
+namespace qf::cuda {
+
+// Scratch offered to cuDNN and cuBLASLt algorithms; larger needs pick another algorithm.
+inline constexpr int64_t kMaxWorkspace = int64_t{256} << 20;
+inline constexpr int64_t kGemmWorkspace = int64_t{32} << 20;
+
+inline bool verbose() {
+  static const bool v = std::getenv("QFORGE_CUDA_VERBOSE") != nullptr;
+  return v;
+}
+
+// Row-major strides of `shape`.
+inline std::vector<int64_t> dense_strides(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;) s[d - 1] = s[d] * shape[d];
+  return s;
+}
+
+// NCHW dims <-> NHWC storage: strides (in elements) of logical dim d of a 4-D tensor stored NHWC.
+inline std::vector<int64_t> nhwc_strides(const Shape& s) {
+  return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+}
+
+inline std::vector<int64_t> storage_strides(const Shape& shape, Layout layout) {
+  return layout == Layout::kNHWC ? nhwc_strides(shape) : dense_strides(shape);
+}
+
+// The physical order of a layout's dims: the order in which a dense copy walks them.
+inline std::vector<int> physical_order(size_t rank, Layout layout) {
+  if (layout == Layout::kNHWC) return {0, 2, 3, 1};
+  std::vector<int> o(rank);
+  for (size_t i = 0; i < rank; ++i) o[i] = static_cast<int>(i);
+  return o;
+}
+
+inline std::string dt(DType t) {
+  return std::string(dtype_tag(t));
+}
+
+inline ActParams to_act(const ops::ActivationSpec& a) {
+  return {static_cast<Act>(static_cast<int>(a.kind)), a.alpha, a.beta};
+}
+
+// The cuDNN descriptors of one convolution step (lower_conv.cc).
+struct CudnnConv;
+
+class Builder {
+ public:
+  Builder(const ir::Graph& graph, DeviceContext& ctx) : graph_(graph), ctx_(ctx) {
+    plan_ = std::make_unique<Plan>();
+  }
+
+  Result<std::unique_ptr<Plan>> build(const std::vector<Shape>& shapes,
+                                      const std::vector<DType>& dtypes);
+
+ private:
+  struct ValueInfo {
+    DType dtype = DType::kUndefined;
+    Shape shape;
+    Tensor known;
+    std::vector<int> buffers;  // first: where the producer wrote it
+  };
+
+  // ---- values and buffers ----
+  DType cdt() const {
+    switch (ctx_.precision) {
+      case runtime::Precision::kFP16:
+        return DType::kF16;
+      case runtime::Precision::kBF16:
+        return DType::kBF16;
+      default:
+        return DType::kF32;
+    }
+  }
+  ValueInfo& info(const ir::Value* v) { return info_.at(v); }
+  const Shape& shape(const ir::Value* v) { return info(v).shape; }
+  const Tensor* known(const ir::Value* v) {
+    auto it = info_.find(v);
+    return it != info_.end() && it->second.known.defined() ? &it->second.known : nullptr;
+  }
+  int step_index() const { return static_cast<int>(plan_->steps.size()); }
+  int add_buffer(Buffer b) {
+    plan_->buffers.push_back(std::move(b));
+    return static_cast<int>(plan_->buffers.size()) - 1;
+  }
+  int new_arena(DType type, const Shape& s, Layout layout) {
+    Buffer b;
+    b.kind = Buffer::Kind::kArena;
+    b.dtype = type;
+    b.shape = s;
+    b.layout = layout;
+    b.bytes = shape_numel(s) * static_cast<int64_t>(dtype_size(type));
+    return add_buffer(std::move(b));
+  }
+  Result<int> new_host(DType type, const Shape& s) {
+    Buffer b;
+    b.kind = Buffer::Kind::kHost;
+    b.dtype = type;
+    b.shape = s;
+    QF_ASSIGN_OR_RETURN(b.host, pinned_tensor(type, s));
+    b.bytes = static_cast<int64_t>(b.host.nbytes());
+    return add_buffer(std::move(b));
+  }
+  // The step being appended reads or writes `b`: extends its root's lifetime.
+  void touch(int b) {
+    if (b < 0) return;
+    Buffer& root = plan_->buf(plan_->root_of(b));
+    if (root.kind == Buffer::Kind::kWeight && used_weights_.insert(root.weight.get()).second) {
+      plan_->weights_bytes += root.bytes;  // each uploaded weight once, if a step reads it
+    }
+    if (root.kind != Buffer::Kind::kArena) return;
+    const int s = step_index();
+    root.first = root.first < 0 ? s : std::min(root.first, s);
+    root.last = std::max(root.last, s);
+  }
+  void add_step(std::string label, std::vector<int> touched,
+                std::function<Status(Plan&, DeviceContext&)> fn) {
+    for (int b : touched) touch(b);
+    plan_->steps.push_back({std::move(label), std::move(fn)});
+  }
+  void add_kernel(const ir::Node& node, std::string op, std::string impl) {
+    plan_->kernels.push_back(
+        {node.name.empty() ? node.label() : node.name, std::move(op), std::move(impl)});
+  }
+  void need_workspace(int64_t bytes) {
+    plan_->workspace_bytes = std::max(plan_->workspace_bytes, bytes);
+  }
+
+  Result<int> upload_weight(const ir::Value* v, const Tensor& data, Layout layout, DType type,
+                            const std::string& variant);
+  Result<int> request_device(const ir::Value* v, Layout layout, DType type);
+  Result<int> request_host(const ir::Value* v);
+  int add_copy_convert(int src, Layout layout, DType type, const std::string& what);
+  // The layout of the device buffer a float value was written in (plain when on the host).
+  Layout native_layout(const ir::Value* v) {
+    for (int b : info(v).buffers) {
+      if (plan_->buf(b).on_device()) return plan_->buf(b).layout;
+    }
+    return Layout::kPlain;
+  }
+
+  // ---- lowering (builder.cc: the walk and the choice of a lowering) ----
+  Status infer_concrete(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes);
+  Result<bool> lower(const ir::Node& node, std::string* why);
+  Status add_outputs();
+  // lower_conv.cc
+  Result<bool> lower_conv(const ir::Node& node, bool fused, std::string* why);
+  // Sets up cudnnConvolutionBiasActivationForward for `conv` and runs it once on scratch
+  // memory; returns the bias buffer it reads (zeros when the node has none), or -1 when cuDNN
+  // refuses this configuration.
+  Result<int> try_fused_conv(CudnnConv& conv, const ir::Value* bias, const Shape& ys, DType t,
+                             bool relu, const Shape& xs, int64_t ws_bytes, void* weights);
+  // lower_gemm.cc
+  Result<bool> lower_gemm(const ir::Node& node, std::string* why);
+  // lower_elementwise.cc
+  Result<bool> lower_binary(const ir::Node& node, BinaryOp op, std::string* why);
+  Result<bool> lower_unary(const ir::Node& node, std::string* why);
+  // lower_reduce.cc
+  Result<bool> lower_pool(const ir::Node& node, std::string* why);
+  Result<bool> lower_softmax(const ir::Node& node, bool log, std::string* why);
+  Result<bool> lower_layer_norm(const ir::Node& node, std::string* why);
+  // lower_data_movement.cc
+  Result<bool> lower_reshape(const ir::Node& node);
+  Result<bool> lower_transpose(const ir::Node& node, std::string* why);
+  Result<bool> lower_concat(const ir::Node& node, std::string* why);
+  // host_fallback.cc
+  Status add_reference(const ir::Node& node);
+
+  bool float_value(const ir::Value* v) { return v && info(v).dtype == DType::kF32; }
+
+  const ir::Graph& graph_;
+  DeviceContext& ctx_;
+  std::unique_ptr<Plan> plan_;
+  std::unordered_map<const ir::Value*, ValueInfo> info_;
+  std::set<const DeviceMemory*> used_weights_;
+};
+
+}  // namespace qf::cuda
