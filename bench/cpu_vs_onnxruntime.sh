@@ -49,19 +49,29 @@ for model in $MODELS; do
     ort=$(ort_bench "$dir/model.onnx" "$batch" "$THREADS" 200 "$DURATION" 10)
     $QFORGE bench "$dir/model.onnx" --backend cpu --threads "$THREADS" "${precision_flag[@]}" \
       --batch "$batch" --duration "$DURATION" --json "$OUT/${model}_b${batch}.json" >&2
-    node -e '
-      const ort = JSON.parse(process.argv[1]);
-      const q = require(require("path").resolve(process.argv[2]));
-      for (const r of q.results) console.log(JSON.stringify({model: process.argv[3], batch: r.batch,
-        precision: r.precision, qforge_ms: r.latency_ms.median, ort_ms: ort.median_ms,
-        ort_runtime: ort.runtime, cpu: q.device.cpu}));' "$ort" "$OUT/${model}_b${batch}.json" "$model" >>"$rows"
+    # python3's standard library only: the GPU machine has no Node, this one no ORT for Python.
+    python3 - "$ort" "$OUT/${model}_b${batch}.json" "$model" >>"$rows" <<'PY'
+import json, sys
+ort, q = json.loads(sys.argv[1]), json.load(open(sys.argv[2]))
+for r in q["results"]:
+    method = f"/{r['calib_method']}" if r.get("calib_method") else ""
+    print(json.dumps({"model": sys.argv[3], "batch": r["batch"], "precision": r["precision"] + method,
+                      "compute": r["compute"], "qforge_ms": r["latency_ms"]["median"],
+                      "ort_ms": ort["median_ms"], "ort_runtime": ort["runtime"],
+                      "cpu": q["device"]["cpu"]}))
+PY
   done
 done
 
-node -e '
-  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
-  console.log(`\nqforge cpu backend vs ${rows[0].ort_runtime} (CPU EP, FP32) on ${rows[0].cpu}, ${process.argv[2]} threads, ${new Date().toISOString().slice(0, 10)}`);
-  console.log("| model | batch | precision | qforge median ms | ORT fp32 median ms | ratio qforge/ORT |");
-  console.log("|---|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.model} | ${r.batch} | ${r.precision} | ${r.qforge_ms.toFixed(2)} | ${r.ort_ms.toFixed(2)} | ${(r.qforge_ms / r.ort_ms).toFixed(2)} |`);
-' "$rows" "$THREADS"
+python3 - "$rows" "$THREADS" <<'PY'
+import datetime, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"\nqforge cpu backend vs {rows[0]['ort_runtime']} (CPU EP, FP32) on {rows[0]['cpu']}, "
+      f"{sys.argv[2]} threads, {datetime.date.today()}")
+print("| model | batch | precision | qforge median ms | ORT fp32 median ms | ratio qforge/ORT |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['model']} | {r['batch']} | {r['precision']} | {r['qforge_ms']:.2f} | "
+          f"{r['ort_ms']:.2f} | {r['qforge_ms'] / r['ort_ms']:.2f} |")
+print("compute per precision:", "; ".join(sorted({f"{r['precision']}: {r['compute']}" for r in rows})))
+PY
