@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "ir/op_registry.h"
+#include "ir/run_time_values.h"
 #include "quant/calibrators.h"
 #include "quant/histogram.h"
 #include "runtime/engine.h"
@@ -81,20 +82,9 @@ float max_abs(const Tensor& t) {
 }  // namespace
 
 std::set<std::string> calibrated_tensor_names(const ir::Graph& graph) {
-  std::set<const ir::Value*> dependent(graph.inputs.begin(), graph.inputs.end());
   std::set<std::string> names;
-  for (const ir::Value* v : graph.inputs) {
+  for (const ir::Value* v : ir::run_time_values(graph)) {
     if (v->dtype == DType::kF32) names.insert(v->name);
-  }
-  for (const auto& n : graph.nodes()) {
-    const bool depends = std::any_of(n->inputs.begin(), n->inputs.end(),
-                                     [&](const ir::Value* v) { return v && dependent.count(v); });
-    if (!depends) continue;
-    for (const ir::Value* v : n->outputs) {
-      if (!v) continue;
-      dependent.insert(v);
-      if (v->dtype == DType::kF32) names.insert(v->name);
-    }
   }
   return names;
 }

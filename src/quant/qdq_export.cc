@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "ir/run_time_values.h"
 #include "onnx/exporter.h"
 #include "quant/weight_quantizer.h"
 
@@ -62,21 +63,6 @@ bool is_weighted_op(const ir::Node& n) {
 
 bool is_excluded(const ir::Node& n, const std::set<std::string>& exclude) {
   return (!n.name.empty() && exclude.count(n.name)) || exclude.count(n.op_type);
-}
-
-// Tensors whose values depend on a graph input: the same rule calibration uses to decide which
-// tensors get a scale, so every activation found here can have one.
-std::unordered_set<const ir::Value*> input_dependent(const ir::Graph& g) {
-  std::unordered_set<const ir::Value*> dep(g.inputs.begin(), g.inputs.end());
-  for (const auto& n : g.nodes()) {
-    const bool depends = std::any_of(n->inputs.begin(), n->inputs.end(),
-                                     [&](const ir::Value* v) { return v && dep.count(v); });
-    if (!depends) continue;
-    for (const ir::Value* v : n->outputs) {
-      if (v) dep.insert(v);
-    }
-  }
-  return dep;
 }
 
 // Values of constant tensors that are not initializers (Constant nodes, Transpose of a weight),
@@ -180,7 +166,7 @@ struct Plan {
 class Planner {
  public:
   Planner(const ir::Graph& g, const QdqExportOptions& options)
-      : graph_(g), options_(options), dependent_(input_dependent(g)) {}
+      : graph_(g), options_(options), dependent_(ir::run_time_values(g)) {}
 
   Result<Plan> run() {
     for (const auto& n : graph_.nodes()) {

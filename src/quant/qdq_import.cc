@@ -40,6 +40,7 @@
 #include <utility>
 
 #include "ir/op_registry.h"
+#include "ir/run_time_values.h"
 
 namespace qf::quant {
 namespace {
@@ -63,29 +64,6 @@ bool is_weighted(const ir::Node& n) {
 
 bool is_graph_output(const ir::Graph& g, const ir::Value* v) {
   return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
-// Ops whose outputs are not functions of their inputs: never evaluated as constants.
-constexpr std::array<std::string_view, 6> kRandomOps = {"RandomNormal",     "RandomUniform",
-                                                        "RandomNormalLike", "RandomUniformLike",
-                                                        "Multinomial",      "Bernoulli"};
-
-bool is_random(const ir::Node& n) {
-  return std::find(kRandomOps.begin(), kRandomOps.end(), n.op_type) != kRandomOps.end();
-}
-
-// Values that depend on a graph input (or on a random op): everything else is a constant.
-std::unordered_set<const ir::Value*> non_constant_values(const ir::Graph& g) {
-  std::unordered_set<const ir::Value*> dep(g.inputs.begin(), g.inputs.end());
-  for (const auto& n : g.nodes()) {
-    bool depends = is_random(*n);
-    for (const ir::Value* v : n->inputs) depends = depends || (v && dep.count(v));
-    if (!depends) continue;
-    for (const ir::Value* v : n->outputs) {
-      if (v) dep.insert(v);
-    }
-  }
-  return dep;
 }
 
 // Values of constant tensors computed with the reference kernels, as the executor would. A value
@@ -272,7 +250,7 @@ struct Plan {
 class Planner {
  public:
   explicit Planner(const ir::Graph& g)
-      : graph_(g), non_constant_(non_constant_values(g)), eval_(non_constant_) {}
+      : graph_(g), non_constant_(ir::run_time_values(g)), eval_(non_constant_) {}
 
   Result<Plan> run(Notes& notes) {
     for (const auto& n : graph_.nodes()) {
