@@ -2,6 +2,7 @@
 // cudnnConvolutionBiasActivationForward or applied by the epilogue kernel.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -119,13 +120,26 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
   // fp32 keeps FMA math on the descriptor whatever the heuristic's entry says (an entry of
   // default math would otherwise let cuDNN use TF32); other precisions take cuDNN's choice.
   const bool fp32 = ctx_.precision == runtime::Precision::kFP32;
+  // The heuristic's `memory` is an estimate; the exact workspace comes from asking for the
+  // algorithm with its math type on the descriptor. Running with less than that is a
+  // CUDNN_STATUS_BAD_PARAM (seen on depthwise convolutions at batch 256 in fp16).
   int chosen = -1;
+  size_t exact_workspace = 0;
   for (int pass = 0; pass < 2 && chosen < 0; ++pass) {
     for (int i = 0; i < returned && chosen < 0; ++i) {
       const bool math_ok = !fp32 || pass == 1 || perf[i].mathType == CUDNN_FMA_MATH;
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok &&
-          static_cast<int64_t>(perf[i].memory) <= kMaxWorkspace) {
+      if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok) continue;
+      QF_CUDNN_RETURN(
+          cudnnSetConvolutionMathType(conv->conv, fp32 ? CUDNN_FMA_MATH : perf[i].mathType));
+      size_t bytes = 0;
+      if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn, conv->x, conv->w, conv->conv, conv->y,
+                                                  perf[i].algo, &bytes) != CUDNN_STATUS_SUCCESS) {
+        continue;
+      }
+      bytes = std::max(bytes, perf[i].memory);
+      if (static_cast<int64_t>(bytes) <= kMaxWorkspace) {
         chosen = i;
+        exact_workspace = bytes;
       }
     }
   }
@@ -136,7 +150,7 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
   conv->algo = perf[chosen].algo;
   QF_CUDNN_RETURN(
       cudnnSetConvolutionMathType(conv->conv, fp32 ? CUDNN_FMA_MATH : perf[chosen].mathType));
-  const int64_t ws_bytes = static_cast<int64_t>(perf[chosen].memory);
+  const int64_t ws_bytes = static_cast<int64_t>(exact_workspace);
   need_workspace(ws_bytes);
 
   QF_ASSIGN_OR_RETURN(const int xb, request_device(x, Layout::kNHWC, t));
