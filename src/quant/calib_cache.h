@@ -17,9 +17,9 @@
 namespace qf::quant {
 
 struct CalibrationCache {
-  std::string version = "100300";           // the digits between "TRT-" and the next '-'
+  std::string version = "100300";  // the digits between "TRT-" and the next '-'
   std::string algorithm = "EntropyCalibration2";
-  std::map<std::string, float> scales;      // tensor name -> scale (amax / 127)
+  std::map<std::string, float> scales;  // tensor name -> scale (amax / 127)
 };
 
 // The file's text. Parsing errors name `source` and the 1-based line.

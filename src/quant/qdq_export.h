@@ -27,9 +27,9 @@ struct QdqExportOptions {
 };
 
 struct QdqExportReport {
-  int quantized_nodes = 0;     // nodes whose inputs got Q/DQ
-  int excluded_nodes = 0;      // quantizable nodes left in float by `exclude`
-  int quantized_weights = 0;   // weights stored as int8
+  int quantized_nodes = 0;    // nodes whose inputs got Q/DQ
+  int excluded_nodes = 0;     // quantizable nodes left in float by `exclude`
+  int quantized_weights = 0;  // weights stored as int8
 };
 
 // Rewrites `graph` in place. An activation that needs a scale and has none in

@@ -87,8 +87,8 @@ TEST_F(EngineCliTest, BuildPrintsSummaryAndRunMatchesTheModel) {
 }
 
 TEST_F(EngineCliTest, FashionMnistEngineMatchesTheModel) {
-  CommandResult r = run_qforge("build " + fashion_mnist_model() +
-                               " --backend reference -o " + path("fm.engine"));
+  CommandResult r =
+      run_qforge("build " + fashion_mnist_model() + " --backend reference -o " + path("fm.engine"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   r = run_qforge("run " + path("fm.engine") + " --shape input=2x1x28x28 --seed 5 -o " + path("a"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
