@@ -310,6 +310,22 @@ struct ComputeSpec {
   SumSpec sum;
 };
 
+// The output buffer of a convolution or matmul: the residual's when the primitive sums one,
+// else a fresh arena buffer of the spec's type and scale.
+Result<int> primitive_destination(PlanBuilder& b, const ir::Node& n, const ir::Value* z,
+                                  const md& dst, const ComputeSpec& spec, const Shape& shape) {
+  if (z) return residual_destination(b, n, z, dst, spec.dst_scale, spec.sum, shape);
+  return b.new_arena(dst, from_dnnl(spec.dst), shape, spec.dst_scale);
+}
+
+// (DNNL_ARG_*, buffer) of a convolution or matmul; `bias` < 0 when there is none.
+std::vector<std::pair<int, int>> primitive_args(int src, int wei, int bias, int dst) {
+  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}};
+  if (bias >= 0) args.emplace_back(DNNL_ARG_BIAS, bias);
+  args.emplace_back(DNNL_ARG_DST, dst);
+  return args;
+}
+
 // Decides `spec` for an int8 primitive reading `x`, writing `y`, optionally summing `z`, with
 // `channels` output channels whose weights are `w` (channel of element i: (i / inner) % channels).
 void plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const ir::Value* z,
@@ -459,17 +475,8 @@ Result<bool> lower_conv(PlanBuilder& b, const ir::Node& n, std::string* why) {
       QF_ASSIGN_OR_RETURN(bia, b.constant(*bt, plain_md({out_ch}, dt::f32), pd.bias_desc(), bias));
     }
   }
-  int dst = -1;
-  if (z) {
-    QF_ASSIGN_OR_RETURN(dst,
-                        residual_destination(b, n, z, pd.dst_desc(), spec.dst_scale, spec.sum, ys));
-  } else {
-    dst = b.new_arena(pd.dst_desc(), from_dnnl(spec.dst), ys, spec.dst_scale);
-  }
-  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}};
-  if (bia >= 0) args.emplace_back(DNNL_ARG_BIAS, bia);
-  args.emplace_back(DNNL_ARG_DST, dst);
-  b.add_primitive(dnnl::convolution_forward(pd), std::move(args), label_of(n),
+  QF_ASSIGN_OR_RETURN(const int dst, primitive_destination(b, n, z, pd.dst_desc(), spec, ys));
+  b.add_primitive(dnnl::convolution_forward(pd), primitive_args(src, wei, bia, dst), label_of(n),
                   pd.scratchpad_desc().get_size());
   b.set_value_buffer(y, dst);
   const std::string sig = compute_signature(fmt::format("conv{}d", rank - 2), spec);
@@ -693,17 +700,9 @@ Result<bool> lower_matmul(PlanBuilder& b, const ir::Node& n, std::string* why) {
     QF_ASSIGN_OR_RETURN(
         bia, b.constant(cs, plain_md(cshape, dt::f32), pd.bias_desc(), cacheable ? cv : nullptr));
   }
-  int dst = -1;
-  if (z) {
-    QF_ASSIGN_OR_RETURN(dst,
-                        residual_destination(b, n, z, pd.dst_desc(), spec.dst_scale, spec.sum, ys));
-  } else {
-    dst = b.new_arena(pd.dst_desc(), from_dnnl(spec.dst), ys, spec.dst_scale);
-  }
-  std::vector<std::pair<int, int>> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}};
-  if (bia >= 0) args.emplace_back(DNNL_ARG_BIAS, bia);
-  args.emplace_back(DNNL_ARG_DST, dst);
-  b.add_primitive(dnnl::matmul(pd), std::move(args), label_of(n), pd.scratchpad_desc().get_size());
+  QF_ASSIGN_OR_RETURN(const int dst, primitive_destination(b, n, z, pd.dst_desc(), spec, ys));
+  b.add_primitive(dnnl::matmul(pd), primitive_args(src, wei, bia, dst), label_of(n),
+                  pd.scratchpad_desc().get_size());
   b.set_value_buffer(y, dst);
   const std::string sig = compute_signature(gemm ? "gemm" : "matmul", spec);
   b.add_kernel(n, fused_pattern(gemm ? "Gemm" : "MatMul", z != nullptr, act),
