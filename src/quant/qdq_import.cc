@@ -7,17 +7,17 @@
 //   Constant nodes, a QuantizeLinear of a float initializer (how PyTorch and TensorRT's toolkit
 //   export QAT weights). Such a DequantizeLinear is computed here with the reference kernels, so
 //   the folded weight is bit for bit what the graph computes.
-// - Weight reproduction is judged by simulating the cpu backend's own weight quantization
-//   (lower.cc, quantize_weights: scale = max|w_c| / 127, q = nearbyint(w / scale) clamped to
-//   +-127, per output channel: Conv axis 0, Gemm axis 0 with transB else 1, MatMul the last axis)
-//   on the folded floats and comparing with the graph's (q - zero point) and scales. When a
-//   channel reaches +-127, (q * s) / ((127 * s) / 127) rounds back to q, so the int8 values are
-//   the graph's; the scale (127 * s) / 127 can be one ulp off s in float (about 0.4% of scales),
-//   a relative 6e-8 that is accepted as equal here and not reported. A channel that reaches -128
-//   (PyTorch's [-128, 127] weights), stays below 127 (scales of amax / 127.5, per-tensor scales
-//   read per channel), has a zero point or mixes scales (blocked quantization) is re-quantized on
-//   a different grid: counted per weight in a note. Only consumers whose activation input has a
-//   scale are judged: the others run in float on the exact folded weights.
+// - Weight reproduction is judged by running the cpu backend's own weight quantization
+//   (quant::quantize_per_channel_keeping_grid, per output channel: Conv axis 0, Gemm axis 0 with
+//   transB else 1, MatMul the last axis) on the folded floats and comparing with the graph's
+//   (q - zero point) and scales. A channel that reaches +-127 comes back as the graph's int8
+//   values; one that reaches -128 (PyTorch's [-128, 127] weights) keeps the grid amax / 128,
+//   which is the graph's scale exactly. Either scale can be one ulp off s in float (about 0.4% of
+//   scales), a relative 6e-8 that is accepted as equal here and not reported. A channel that
+//   stays inside (-127, 127) (scales of amax / 127.5, per-tensor scales read per channel), has a
+//   zero point or mixes scales (blocked quantization) is re-quantized on a different grid:
+//   counted per weight in a note. Only consumers whose activation input has a scale are judged:
+//   the others run in float on the exact folded weights.
 // - An activation's scale is one per tensor in the backend. A second Q/DQ of the same tensor with
 //   another scale is kept as fake quantization; a Conv/Gemm/MatMul that reads a tensor directly
 //   (without Q/DQ) while another reader quantizes it will run in int8 too (noted).
@@ -41,6 +41,7 @@
 
 #include "ir/op_registry.h"
 #include "ir/run_time_values.h"
+#include "quant/weight_quantizer.h"
 
 namespace qf::quant {
 namespace {
@@ -244,6 +245,7 @@ struct Plan {
   std::vector<ActivationFold> activations;
   std::vector<WeightFold> weights;
   std::map<std::string, float> scales;
+  std::map<std::string, DType> types;
   std::unordered_map<const ir::Node*, std::string> kept_reason;  // why a Q/DQ node stays
 };
 
@@ -341,7 +343,14 @@ class Planner {
     }
     const int64_t zp = qp->zero_at(0);
     float scale = s;
-    if (qtype != DType::kI8 || zp != 0) {
+    if (zp == 0) {
+      // uint8 is stored as uint8 with the graph's scale: u8 storage uses half the symmetric
+      // scale, and 2s / 2 == s exactly. int8 keeps s as its symmetric scale; the backend may
+      // store a tensor it knows is non-negative as u8 with s / 2, a finer grid that holds every
+      // value of the graph's (q * s == 2q * (s / 2)): the same choice as for calibrated scales,
+      // so a model from `qforge quantize` builds the engine its calibration would.
+      if (qtype == DType::kU8) scale = 2.f * s;
+    } else {
       // The symmetric int8 scale whose range [-127, 127] * scale covers the graph's real range
       // [(qmin - zp) * s, (qmax - zp) * s]: values the graph represents keep being representable;
       // the grid is coarser or finer by the ratio, so numerics differ slightly.
@@ -362,7 +371,16 @@ class Planner {
                             x->name, it->second, scale, q.label()));
       return keep_all("its tensor already has another scale");
     }
+    if (auto it = plan_.types.find(x->name);
+        it != plan_.types.end() && (zp != 0 || it->second != qtype)) {
+      notes.add("tensors quantized with two scales",
+                fmt::format("tensor '{}' is quantized to two types; the second Q/DQ ({}) is kept "
+                            "as fake quantization",
+                            x->name, q.label()));
+      return keep_all("its tensor already has another type");
+    }
     plan_.scales[x->name] = scale;
+    if (zp == 0 && qtype == DType::kU8) plan_.types[x->name] = qtype;
     plan_.activations.push_back({&q, std::move(dqs), x, scale});
     return {};
   }
@@ -384,8 +402,9 @@ std::optional<int64_t> backend_channel_axis(const ir::Node& n, const Tensor& w) 
   return std::nullopt;
 }
 
-// How many output channels along `axis` the backend's re-quantization of `w.value` (see the file
-// comment) does not give the graph's integer values and scales for.
+// How many output channels along `axis` the backend's quantization of `w.value`
+// (quantize_per_channel_keeping_grid, as lower.cc does it) does not give the graph's integer
+// values and scales for.
 int64_t channels_not_reproduced(const WeightFold& w, int64_t axis, int64_t* channels) {
   const Tensor& f = w.value;
   const int64_t c_count = f.dim(static_cast<int>(axis));
@@ -394,25 +413,22 @@ int64_t channels_not_reproduced(const WeightFold& w, int64_t axis, int64_t* chan
   for (int d = static_cast<int>(axis) + 1; d < f.rank(); ++d) inner *= f.dim(d);
   const std::optional<std::vector<int64_t>> sidx = scale_indices(w.quantized.shape(), w.params);
   if (!sidx || f.dtype() != DType::kF32 || w.quantized.shape() != f.shape()) return c_count;
-  const float* v = f.data<float>();
-  std::vector<float> amax(static_cast<size_t>(c_count), 0.f);
-  auto channel = [&](int64_t i) { return static_cast<size_t>((i / inner) % c_count); };
-  for (int64_t i = 0; i < f.numel(); ++i) {
-    amax[channel(i)] = std::max(amax[channel(i)], std::fabs(v[i]));
-  }
+  const Result<QuantizedWeight> backend = quantize_per_channel_keeping_grid(f, axis, "");
+  if (!backend.ok()) return c_count;
+  const int8_t* q_backend = backend->values.data<int8_t>();
+  const float* s_backend = backend->scales.data<float>();
   std::vector<bool> bad(static_cast<size_t>(c_count), false);
   for (int64_t i = 0; i < f.numel(); ++i) {
-    const size_t c = channel(i);
-    if (amax[c] == 0.f) continue;  // all zeros: zeros on any grid
-    const float s_backend = amax[c] / 127.f;
-    const float q_backend = std::clamp(std::nearbyint(v[i] / s_backend), -127.f, 127.f);
+    const auto c = static_cast<size_t>((i / inner) % c_count);
+    if (f.data<float>()[i] == 0.f && q_backend[i] == 0) continue;  // zeros on any grid
     const int64_t s = (*sidx)[static_cast<size_t>(i)];
     const int64_t q_graph =
         static_cast<int64_t>(w.quantized.element_as_double(i)) - w.params.zero_at(s);
     const auto s_graph = static_cast<float>(w.params.scale.element_as_double(s));
-    const bool same_scale = s_backend == s_graph || s_backend == std::nextafter(s_graph, 0.f) ||
-                            s_backend == std::nextafter(s_graph, 2.f * s_graph);
-    if (!same_scale || static_cast<int64_t>(q_backend) != q_graph) bad[c] = true;
+    const bool same_scale = s_backend[c] == s_graph ||
+                            s_backend[c] == std::nextafter(s_graph, 0.f) ||
+                            s_backend[c] == std::nextafter(s_graph, 2.f * s_graph);
+    if (!same_scale || q_backend[i] != q_graph) bad[c] = true;
   }
   return std::count(bad.begin(), bad.end(), true);
 }
@@ -450,6 +466,7 @@ Result<QdqImport> fold_qdq(ir::Graph& graph) {
   // Nothing below fails for a valid graph.
   QdqImport result;
   result.activation_scales = plan.scales;
+  result.activation_types = plan.types;
   // Weights first: removing what computed them only reaches constant nodes, never an activation
   // pair; the pairs' parameters are removed afterwards.
   std::unordered_set<const ir::Node*> removed;
@@ -525,11 +542,10 @@ Result<QdqImport> fold_qdq(ir::Graph& graph) {
     const int64_t differ = channels_not_reproduced(*it, *axis, &channels);
     if (differ == 0) continue;
     notes.add("weights re-quantized on another grid",
-              fmt::format("weight '{}' ({} input 1): {} of {} output channels do not reach +-127 "
-                          "exactly in the graph's int8 values (they reach -128, stay below 127, "
-                          "have a zero point or mix scales); the cpu backend re-quantizes them "
-                          "with max|w| / 127, so the engine's weights differ slightly from the "
-                          "graph's",
+              fmt::format("weight '{}' ({} input 1): {} of {} output channels reach neither +-127 "
+                          "nor -128 exactly in the graph's int8 values (or have a zero point or "
+                          "mixed scales); the cpu backend re-quantizes them with max|w| / 127, so "
+                          "the engine's weights differ slightly from the graph's",
                           wv->name, n->label(), differ, channels));
   }
 

@@ -5,15 +5,19 @@
 // fold_qdq rewrites the graph into the float graph the Q/DQ nodes annotate plus a scale map:
 // - Weights: a DequantizeLinear of a constant (an int8/uint8 initializer, or a QuantizeLinear of
 //   a float initializer) becomes the float constant it computes, with the reference kernels'
-//   arithmetic. The cpu backend re-quantizes weights per output channel with max|w| / 127, which
-//   gives back the graph's int8 values and scales whenever every channel's int8 values reach
-//   +-127 (symmetric max-calibrated weights: qforge's, ONNX Runtime's, TensorRT's). A channel
-//   that does not (reaches -128, stays below 127, has a zero point or mixed scales) gets
-//   different int8 values in the engine: counted in a note, never silently.
+//   arithmetic. The cpu backend re-quantizes weights per output channel
+//   (quant::quantize_per_channel_keeping_grid), which gives back the graph's int8 values and
+//   scales whenever every channel's int8 values reach +-127 (symmetric max-calibrated weights:
+//   qforge's, ONNX Runtime's, TensorRT's) or -128 (PyTorch's QAT weights). A channel that does
+//   neither (or has a zero point or mixed scales) gets different int8 values in the engine:
+//   counted in a note, never silently.
 // - Activations: QuantizeLinear(X, s, zp) whose output only feeds DequantizeLinear nodes with the
 //   same scale and zero point (per tensor, int8/uint8, float32 X) is removed with those readers,
-//   which now read X, and X gets a symmetric int8 scale: s itself for int8 with zero point 0,
-//   otherwise the symmetric scale covering the same real range (a note says so).
+//   which now read X. With zero point 0, X keeps the graph's scale exactly: uint8 is stored as
+//   u8 on the graph's grid; int8 is s8 on it, or u8 with half the scale (a finer grid holding
+//   every value of the graph's) where the backend knows X is non-negative, as for calibrated
+//   scales. With another zero point, X gets the symmetric int8 scale covering the same real
+//   range (a note says so: the grid differs).
 // - Everything else (unpaired Q or DQ, per-axis or 16-bit activation quantization, a tensor
 //   quantized with two different scales, Q/DQ of non-float32 data, Q/DQ whose output is a graph
 //   output) stays in the graph as real quantize/dequantize nodes that run with the reference
@@ -35,6 +39,10 @@ struct QdqImport {
   // Tensor name -> symmetric int8 scale (real = scale * q, q in [-127, 127]), as
   // runtime::BuildOptions::activation_scales wants them.
   std::map<std::string, float> activation_scales;
+  // Tensors the graph quantizes to uint8 with zero point 0 (kU8), as
+  // runtime::BuildOptions::activation_types wants them: their scale above is twice the graph's,
+  // and the engine stores them as u8 on the graph's grid exactly.
+  std::map<std::string, DType> activation_types;
   int activation_pairs = 0;  // QuantizeLinear nodes removed together with their DQ readers
   int weights_folded = 0;    // DequantizeLinear nodes of constants replaced by float constants
   int kept_nodes = 0;        // Q/DQ nodes left in the graph (run by the reference kernels)

@@ -40,6 +40,16 @@ int8_t quantize_symmetric(float x, float scale);
 Result<QuantizedWeight> quantize_per_channel(const Tensor& weight, int64_t axis,
                                              const std::string& what);
 
+// quantize_per_channel for weights that may already be quantized (the float weights of a Q/DQ
+// graph): a channel whose values all lie on a grid amax / k keeps that grid, so its int8 values
+// and scale are the graph's: k = 127 (symmetric max), k = 128 when the extreme is negative
+// (q = -128, PyTorch's [-128, 127] weights), or the largest k from 126 down to 64 (scales that
+// stopped short of the extreme: a moving average, amax / 127.5). Every other channel is
+// quantized as by quantize_per_channel. Random float weights are practically never on such a
+// grid, so for them this equals quantize_per_channel.
+Result<QuantizedWeight> quantize_per_channel_keeping_grid(const Tensor& weight, int64_t axis,
+                                                          const std::string& what);
+
 // One scale for the whole tensor (a scalar scale and zero point).
 Result<QuantizedWeight> quantize_per_tensor(const Tensor& weight, const std::string& what);
 

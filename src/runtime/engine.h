@@ -39,6 +39,8 @@ struct EngineInfo {
   // INT8: the activation scales the engine was built with and where they came from ("entropy
   // calibration on 1000 samples", "synthetic"), so an engine file can carry them.
   std::map<std::string, float> int8_scales;
+  // INT8: tensors whose storage type a Q/DQ graph fixed (BuildOptions::activation_types).
+  std::map<std::string, DType> int8_types;
   std::string calibration;
   std::vector<KernelInfo> kernels;
 };
@@ -73,6 +75,11 @@ struct BuildOptions {
   // INT8: per-tensor activation scales by value name (real = scale * q, q in [-127, 127], as in
   // a TensorRT calibration cache). Empty: a backend may calibrate synthetically, loudly.
   std::map<std::string, float> activation_scales = {};
+  // INT8 from a Q/DQ graph (quant/qdq_import.h): tensors stored in the given type (kU8 or kI8)
+  // instead of one the backend chooses by their sign. The importer fixes uint8 with zero point
+  // 0, whose scale above is twice the graph's (u8 storage uses half the symmetric scale; both
+  // factors are exact in binary floating point): the engine quantizes them on the graph's grid.
+  std::map<std::string, DType> activation_types = {};
   // Where the scales came from, in words, for EngineInfo::compute and reports.
   std::string calibration = {};
 };

@@ -18,6 +18,7 @@ namespace {
 
 // Build options that carry INT8 calibration: "int8_scale:<tensor>" = float bits in hex.
 constexpr std::string_view kScaleKeyPrefix = "int8_scale:";
+constexpr std::string_view kTypeKeyPrefix = "int8_type:";
 constexpr std::string_view kCalibrationKey = "calibration";
 
 constexpr size_t kVersionOffset = 8;
@@ -177,6 +178,9 @@ EngineFileHeader header_for(const Engine& engine) {
     h.options.emplace_back(std::string(kScaleKeyPrefix) + name,
                            fmt::format("{:08x}", std::bit_cast<uint32_t>(scale)));
   }
+  for (const auto& [name, type] : info.int8_types) {
+    h.options.emplace_back(std::string(kTypeKeyPrefix) + name, std::string(dtype_tag(type)));
+  }
   return h;
 }
 
@@ -297,6 +301,15 @@ Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
   options.threads = threads.value_or(loaded.header.threads);
   for (const auto& [key, value] : loaded.header.options) {
     if (key == kCalibrationKey) options.calibration = value;
+    if (key.starts_with(kTypeKeyPrefix)) {
+      const std::string name = key.substr(kTypeKeyPrefix.size());
+      if (value != "u8" && value != "s8") {
+        return corrupted(path.string(),
+                         fmt::format("int8 type '{}' of '{}' is neither u8 nor s8", value, name));
+      }
+      options.activation_types[name] = value == "u8" ? DType::kU8 : DType::kI8;
+      continue;
+    }
     if (!key.starts_with(kScaleKeyPrefix)) continue;
     uint32_t bits = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bits, 16);

@@ -57,6 +57,12 @@ const float* PlanBuilder::activation_scale(const ir::Value* v) const {
   return it == ctx_.activation_scales->end() ? nullptr : &it->second;
 }
 
+dt PlanBuilder::fixed_int8_type(const ir::Value* v) const {
+  if (!ctx_.activation_types) return dt::undef;
+  auto it = ctx_.activation_types->find(v->name);
+  return it == ctx_.activation_types->end() ? dt::undef : to_dnnl(it->second);
+}
+
 const Tensor* PlanBuilder::known(const ir::Value* v) const {
   auto it = info_.find(v);
   return it != info_.end() && it->second.known.defined() ? &it->second.known : nullptr;

@@ -42,6 +42,8 @@ struct BuildContext {
   WeightCache* weights = nullptr;
   // INT8: per-tensor scales of activations by value name (absent: that value stays float).
   const std::map<std::string, float>* activation_scales = nullptr;
+  // INT8 from a Q/DQ graph: values whose int8 storage type the graph fixed (u8 or s8).
+  const std::map<std::string, DType>* activation_types = nullptr;
 };
 
 class PlanBuilder {
@@ -62,6 +64,9 @@ class PlanBuilder {
   // The scale a buffer of `v` stored as `type` has: s8 uses the calibrated scale, u8 (for
   // values known to be non-negative) half of it, float types 1. 0 when `v` has no scale.
   float storage_scale(const ir::Value* v, dt type) const;
+  // The int8 type a Q/DQ graph fixed for `v` (runtime::BuildOptions::activation_types), or
+  // dt::undef when the backend may choose it.
+  dt fixed_int8_type(const ir::Value* v) const;
 
   const Shape& shape(const ir::Value* v) const { return info_.at(v).shape; }
   DType dtype(const ir::Value* v) const { return info_.at(v).dtype; }  // logical element type

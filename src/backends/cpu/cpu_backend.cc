@@ -51,6 +51,7 @@ class CpuEngine final : public runtime::Engine {
   CpuEngine(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options)
       : graph_(std::move(graph)),
         scales_(options.activation_scales),
+        types_(options.activation_types),
         threads_(resolve_threads(options.threads)),
         engine_(dnnl::engine::kind::cpu, 0),
         stream_(engine_),
@@ -60,12 +61,16 @@ class CpuEngine final : public runtime::Engine {
     ctx_.stream = &stream_;
     ctx_.precision = options.precision;
     ctx_.weights = &weights_;
-    if (options.precision == runtime::Precision::kINT8) ctx_.activation_scales = &scales_;
+    if (options.precision == runtime::Precision::kINT8) {
+      ctx_.activation_scales = &scales_;
+      ctx_.activation_types = &types_;
+    }
     info_.backend = "cpu";
     info_.precision = options.precision;
     info_.compute = compute_words(options.precision);
     if (options.precision == runtime::Precision::kINT8) {
       info_.int8_scales = scales_;
+      info_.int8_types = types_;
       info_.calibration = options.calibration;
       if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
     }
@@ -215,6 +220,7 @@ class CpuEngine final : public runtime::Engine {
 
   std::unique_ptr<ir::Graph> graph_;
   std::map<std::string, float> scales_;
+  std::map<std::string, DType> types_;
   int threads_;
   dnnl::engine engine_;
   dnnl::stream stream_;
@@ -316,7 +322,11 @@ class CpuBackend final : public runtime::Backend {
     bool scales_from_graph = false;
     if (options.precision == runtime::Precision::kINT8 && quant::has_qdq(*graph)) {
       QF_ASSIGN_OR_RETURN(quant::QdqImport qdq, quant::fold_qdq(*graph));
-      for (const auto& [name, scale] : qdq.activation_scales) scales[name] = scale;
+      for (const auto& [name, scale] : qdq.activation_scales) {
+        scales[name] = scale;
+        effective.activation_types.erase(name);
+      }
+      for (const auto& [name, type] : qdq.activation_types) effective.activation_types[name] = type;
       // A graph whose Q/DQ nodes all stay (a reloaded engine file's) keeps the given words.
       if (!qdq.activation_scales.empty() || options.calibration.empty()) {
         effective.calibration = fmt::format(

@@ -15,6 +15,7 @@
 #include "backends/cpu/builder.h"
 #include "ops/fused.h"
 #include "ops/nn_common.h"
+#include "quant/weight_quantizer.h"
 
 namespace qf::cpu {
 
@@ -271,33 +272,19 @@ bool stays_int8(PlanBuilder& b, const ir::Value* y) {
   return true;
 }
 
-// The int8 type a primitive reads `x` in: the type it is stored in, or u8/s8 by its sign.
+// The int8 type `v` is stored in when nothing stores it yet: the one its Q/DQ graph fixed, else
+// u8 for values known to be >= 0 and s8 for the others.
+dt int8_storage_type(PlanBuilder& b, const ir::Value* v) {
+  const dt fixed = b.fixed_int8_type(v);
+  if (fixed != dt::undef) return fixed;
+  return non_negative(b, v) ? dt::u8 : dt::s8;
+}
+
+// The int8 type a primitive reads `x` in: the type it is stored in, or int8_storage_type.
 dt int8_input_type(PlanBuilder& b, const ir::Value* x) {
   const md d = b.desc_of(x);
   if (!d.is_zero() && is_int8(d.data_type())) return d.data_type();
-  return non_negative(b, x) ? dt::u8 : dt::s8;
-}
-
-// Symmetric per-channel quantization of f32 weights to s8: channel c of element i is
-// (i / inner) % channels (inner = 1 for the last axis, numel / channels for the first).
-struct QuantizedWeights {
-  Tensor data;
-  std::vector<float> scales;
-};
-QuantizedWeights quantize_weights(const Tensor& w, int64_t channels, int64_t inner) {
-  QuantizedWeights q{Tensor(DType::kI8, w.shape()), std::vector<float>(channels, 0.f)};
-  const float* src = w.data<float>();
-  auto channel = [&](int64_t i) { return static_cast<size_t>((i / inner) % channels); };
-  for (int64_t i = 0; i < w.numel(); ++i) {
-    q.scales[channel(i)] = std::max(q.scales[channel(i)], std::abs(src[i]));
-  }
-  for (float& s : q.scales) s = s > 0 ? s / 127.f : 1.f;
-  int8_t* dst = q.data.data<int8_t>();
-  for (int64_t i = 0; i < w.numel(); ++i) {
-    const float v = std::nearbyint(src[i] / q.scales[channel(i)]);
-    dst[i] = static_cast<int8_t>(std::clamp(v, -127.f, 127.f));
-  }
-  return q;
+  return int8_storage_type(b, x);
 }
 
 // The types and scales one convolution or matmul runs with.
@@ -306,7 +293,9 @@ struct ComputeSpec {
   dt src = dt::f32, wei = dt::f32, dst = dt::f32;
   float src_scale = 1.f, dst_scale = 1.f;
   std::vector<float> output_scales;  // int8: per output channel, src scale x weight scale
-  QuantizedWeights weights;
+  // int8: s8 weights with per-output-channel scales. quantize_per_channel_keeping_grid keeps
+  // the int8 values of a Q/DQ graph's folded weights (-128 included).
+  quant::QuantizedWeight weights;
   SumSpec sum;
 };
 
@@ -327,24 +316,29 @@ std::vector<std::pair<int, int>> primitive_args(int src, int wei, int bias, int 
 }
 
 // Decides `spec` for an int8 primitive reading `x`, writing `y`, optionally summing `z`, with
-// `channels` output channels whose weights are `w` (channel of element i: (i / inner) % channels).
-void plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const ir::Value* z,
-               const Tensor& w, int64_t channels, int64_t inner, float alpha, ComputeSpec& spec) {
+// weights `w` whose output channels lie along `axis`.
+Status plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const ir::Value* z,
+                 const ir::Value* w, int64_t axis, float alpha, ComputeSpec& spec) {
   spec.int8 = true;
   spec.src = int8_input_type(b, x);
   spec.src_scale = b.storage_scale(x, spec.src);
   spec.wei = dt::s8;
-  spec.weights = quantize_weights(w, channels, inner);
-  for (float s : spec.weights.scales) spec.output_scales.push_back(alpha * spec.src_scale * s);
+  QF_ASSIGN_OR_RETURN(spec.weights, quant::quantize_per_channel_keeping_grid(
+                                        *b.known(w), axis, fmt::format("weight '{}'", w->name)));
+  for (float s : spec.weights.scales.span<float>()) {
+    spec.output_scales.push_back(alpha * spec.src_scale * s);
+  }
   spec.dst = dt::f32;
   if (stays_int8(b, y)) {
-    spec.dst = non_negative(b, y) ? dt::u8 : dt::s8;
+    spec.dst = int8_storage_type(b, y);
     spec.dst_scale = b.storage_scale(y, spec.dst);
   }
   spec.sum = {spec.dst, 1.f};
   if (z && spec.dst != dt::f32) {
     const md zd = b.desc_of(z);
-    const dt zt = !zd.is_zero() && is_int8(zd.data_type()) ? zd.data_type() : dt::s8;
+    dt zt = b.fixed_int8_type(z);
+    if (!zd.is_zero() && is_int8(zd.data_type())) zt = zd.data_type();
+    if (zt == dt::undef) zt = dt::s8;
     const float zs = b.storage_scale(z, zt);
     if (zs > 0) {
       spec.sum = {zt, zs};
@@ -354,6 +348,7 @@ void plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const ir:
       spec.sum = {dt::f32, 1.f};
     }
   }
+  return {};
 }
 
 // Post-ops of a convolution or matmul: [sum Z] [activation] [requantize to an int8 output].
@@ -423,7 +418,7 @@ Result<bool> lower_conv(PlanBuilder& b, const ir::Node& n, std::string* why) {
 
   ComputeSpec spec;
   if (b.precision() == runtime::Precision::kINT8 && b.activation_scale(x)) {
-    plan_int8(b, x, y, z, *wt, out_ch, wt->numel() / out_ch, 1.f, spec);
+    QF_RETURN_IF_ERROR(plan_int8(b, x, y, z, w, 0, 1.f, spec));
   } else {
     spec.src = spec.wei = spec.dst = b.compute_dt();
     spec.sum = {spec.dst, 1.f};
@@ -459,7 +454,7 @@ Result<bool> lower_conv(PlanBuilder& b, const ir::Node& n, std::string* why) {
   int wei = -1;
   if (spec.int8) {
     QF_ASSIGN_OR_RETURN(
-        wei, b.constant(spec.weights.data, plain_md(wdims, dt::s8), pd.weights_desc(), w));
+        wei, b.constant(spec.weights.values, plain_md(wdims, dt::s8), pd.weights_desc(), w));
   } else {
     QF_ASSIGN_OR_RETURN(wei, b.constant(*wt, plain_md(wdims, dt::f32), pd.weights_desc(), w));
   }
@@ -656,7 +651,7 @@ Result<bool> lower_matmul(PlanBuilder& b, const ir::Node& n, std::string* why) {
   // INT8 needs constant weights and a bias that varies along N (it is divided by N's scales).
   if (b.precision() == runtime::Precision::kINT8 && b.activation_scale(av) && bt &&
       (!ct || cshape.back() == n_out)) {
-    plan_int8(b, av, y, z, *bt, n_out, trans_b ? bt->numel() / n_out : 1, alpha, spec);
+    QF_RETURN_IF_ERROR(plan_int8(b, av, y, z, bv, trans_b ? 0 : bt->rank() - 1, alpha, spec));
   } else {
     spec.src = spec.wei = spec.dst = b.compute_dt();
     spec.sum = {spec.dst, 1.f};
@@ -679,7 +674,7 @@ Result<bool> lower_matmul(PlanBuilder& b, const ir::Node& n, std::string* why) {
   int wei = -1;
   if (spec.int8) {
     QF_ASSIGN_OR_RETURN(wei,
-                        b.constant(spec.weights.data, weights_md(dt::s8), pd.weights_desc(), bv));
+                        b.constant(spec.weights.values, weights_md(dt::s8), pd.weights_desc(), bv));
   } else if (bt) {
     const Tensor w = scaled_f32(*bt, alpha);
     QF_ASSIGN_OR_RETURN(
