@@ -270,6 +270,9 @@ std::string to_html(const BenchReport& report) {
 
   out += "<h2>Summary</h2>\n" + html_table(summary_table(report));
   out += "<p class=\"note\">" + escape_xml(summary_note(report)) + "</p>\n";
+  const TextTable split = split_table(report);
+  if (!split.rows.empty()) out += "<h2>Latency split</h2>\n" + html_table(split);
+  out += "<p class=\"note\">" + escape_xml(split_note(report)) + "</p>\n";
 
   std::vector<std::string> order;
   const std::map<std::string, std::string> colors = config_colors(report, &order);

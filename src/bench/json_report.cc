@@ -12,15 +12,37 @@ namespace {
 nlohmann::json finite_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
+
+nlohmann::json stats_json(const LatencyStats& s) {
+  nlohmann::json j = {{"min", s.min},       {"max", s.max},       {"mean", s.mean},
+                      {"median", s.median}, {"stddev", s.stddev}, {"cov", s.cov}};
+  for (const auto& [p, v] : s.percentiles) j[fmt::format("p{:g}", p)] = v;
+  return j;
+}
+
+nlohmann::json optional_stats_json(const std::optional<LatencyStats>& s) {
+  return s ? stats_json(*s) : nlohmann::json(nullptr);
+}
+
+nlohmann::json optional_bool(const std::optional<bool>& b) {
+  return b ? nlohmann::json(*b) : nlohmann::json(nullptr);
+}
+
+// null when the engine does not measure the split; a part is null when no query had it (no
+// copies with --no-data-transfers).
+nlohmann::json split_json(const std::optional<LatencySplit>& split) {
+  if (!split) return nullptr;
+  return {{"h2d", optional_stats_json(split->h2d_ms)},
+          {"compute", stats_json(split->compute_ms)},
+          {"d2h", optional_stats_json(split->d2h_ms)},
+          {"enqueue", stats_json(split->enqueue_ms)}};
+}
 }  // namespace
 
 nlohmann::json to_json(const BenchReport& report) {
   nlohmann::json results = nlohmann::json::array();
   for (const BenchRow& r : report.rows) {
-    nlohmann::json latency = {{"min", r.latency_ms.min},       {"max", r.latency_ms.max},
-                              {"mean", r.latency_ms.mean},     {"median", r.latency_ms.median},
-                              {"stddev", r.latency_ms.stddev}, {"cov", r.latency_ms.cov}};
-    for (const auto& [p, v] : r.latency_ms.percentiles) latency[fmt::format("p{:g}", p)] = v;
+    const nlohmann::json latency = stats_json(r.latency_ms);
     nlohmann::json accuracy = nlohmann::json::object();
     if (r.vs_fp32) {
       accuracy = {{"top1_vs_fp32", r.vs_fp32->top1_agreement},
@@ -44,6 +66,10 @@ nlohmann::json to_json(const BenchReport& report) {
          {"batch", r.batch},
          {"streams", r.streams},
          {"latency_ms", latency},
+         {"latency_split_ms", split_json(r.split)},
+         {"data_transfers", r.data_transfers},
+         {"cuda_graph", optional_bool(r.cuda_graph)},
+         {"spin_wait", optional_bool(r.spin_wait)},
          {"throughput_qps", r.throughput_qps},
          {"throughput_samples_per_s", r.throughput_qps * static_cast<double>(r.batch)},
          {"queries", r.queries},

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bench/accuracy.h"
+#include "bench/latency_split.h"
 #include "bench/statistics.h"
 
 namespace qf::bench {
@@ -37,6 +38,15 @@ struct BenchRow {
   int64_t batch = 1;
   int streams = 1;  // concurrent engines (`--streams`)
   LatencyStats latency_ms;
+  // trtexec's split of the latency (H2D, GPU compute, D2H, enqueue); absent where the engine
+  // does not measure it (reports say "n/a").
+  std::optional<LatencySplit> split;
+  // false: --no-data-transfers, the timed queries copied nothing between host and device.
+  bool data_transfers = true;
+  // Whether the timed queries replayed a CUDA graph and busy-waited; absent for backends that
+  // have no such thing (the cpu backend).
+  std::optional<bool> cuda_graph;
+  std::optional<bool> spin_wait;
   double throughput_qps = 0;
   double walltime_s = 0;
   int queries = 0;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 namespace qf::bench {
 
@@ -202,6 +203,12 @@ std::string summary_note(const BenchReport& report) {
       "qps = queries (batches) per second; samples/s = batch x qps; latency is host wall time "
       "per query. Speedup is the fp32 median of the same batch over the row's median. top-1 vs "
       "fp32 is the fraction of samples whose argmax matches fp32's.";
+  if (std::any_of(report.rows.begin(), report.rows.end(),
+                  [](const BenchRow& r) { return !r.data_transfers; })) {
+    note +=
+        " No data transfers (--no-data-transfers): the inputs were copied to the device once "
+        "and no outputs were copied back, so latency and throughput are compute only.";
+  }
   for (const BenchRow& r : report.rows) {
     if (r.vs_labels) {
       note += fmt::format(" top-1/top-5 are accuracies against the labels on {} samples.",
@@ -210,6 +217,79 @@ std::string summary_note(const BenchReport& report) {
     }
   }
   return note;
+}
+
+std::string run_mode(const BenchRow& row) {
+  std::vector<std::string> parts;
+  if (row.cuda_graph) parts.push_back(*row.cuda_graph ? "CUDA graph" : "eager launches");
+  if (row.spin_wait) parts.push_back(*row.spin_wait ? "spin-wait" : "blocking sync");
+  if (!row.data_transfers) parts.push_back("no data transfers");
+  if (parts.empty()) return "-";
+  std::string out = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) out += ", " + parts[i];
+  return out;
+}
+
+TextTable split_table(const BenchReport& report) {
+  TextTable t;
+  const auto with_split = std::find_if(report.rows.begin(), report.rows.end(),
+                                       [](const BenchRow& r) { return r.split.has_value(); });
+  if (with_split == report.rows.end()) return t;
+  std::vector<double> ps;
+  for (const auto& [p, v] : with_split->split->compute_ms.percentiles) ps.push_back(p);
+  t.header = {"precision", "batch", "run", "part", "mean ms", "median ms"};
+  for (double p : ps) t.header.push_back(fmt::format("p{:g} ms", p));
+  t.numeric.assign(t.header.size(), true);
+  t.numeric[0] = t.numeric[2] = t.numeric[3] = false;
+  t.code.assign(t.header.size(), false);
+  const size_t values = 2 + ps.size();
+  for (const BenchRow& r : report.rows) {
+    std::vector<std::string> lead = {precision_label(r), fmt::format("{}", r.batch), run_mode(r)};
+    auto add = [&](const std::string& part, const std::optional<LatencyStats>& s,
+                   const std::string& missing) {
+      std::vector<std::string> row = lead;
+      row.push_back(part);
+      if (!s) {
+        row.insert(row.end(), values, missing);
+      } else {
+        row.push_back(fmt::format("{:.4f}", s->mean));
+        row.push_back(fmt::format("{:.4f}", s->median));
+        for (double p : ps) {
+          std::string cell = "-";
+          for (const auto& [q, v] : s->percentiles) {
+            if (q == p) cell = fmt::format("{:.4f}", v);
+          }
+          row.push_back(cell);
+        }
+      }
+      t.rows.push_back(std::move(row));
+      lead = {"", "", ""};  // the row's other parts leave its name blank
+    };
+    if (!r.split) {
+      add("all", std::nullopt, "n/a");
+      continue;
+    }
+    add("H2D", r.split->h2d_ms, "not run");
+    add("GPU compute", r.split->compute_ms, "not run");
+    add("D2H", r.split->d2h_ms, "not run");
+    add("enqueue (host)", r.split->enqueue_ms, "not run");
+  }
+  return t;
+}
+
+std::string split_note(const BenchReport& report) {
+  if (split_table(report).rows.empty()) {
+    return fmt::format(
+        "Latency split (H2D, GPU compute, D2H, enqueue): n/a, the {} backend does not measure "
+        "it.",
+        report.backend.empty() ? std::string("benched") : report.backend);
+  }
+  return "Latency split as trtexec reports it: H2D, GPU compute and D2H are device times between "
+         "CUDA events recorded around the input copies, the enqueued work (host fallbacks and "
+         "their copies included) and the output copies; enqueue is the host's time to launch "
+         "the work. The host latency also covers staging the inputs in pinned memory, copying "
+         "the outputs out and waking the waiting thread (--spin-wait avoids the wake-up). n/a: "
+         "the backend does not measure it; not run: the queries made no such copies.";
 }
 
 std::string to_markdown(const BenchReport& report) {
@@ -228,6 +308,9 @@ std::string to_markdown(const BenchReport& report) {
   out += device + "\n";
   if (!report.qforge_version.empty()) out += "- qforge " + md_text(report.qforge_version) + "\n";
   out += "\n" + render_table(summary_table(report)) + "\n" + md_text(summary_note(report)) + "\n";
+  const TextTable split = split_table(report);
+  if (!split.rows.empty()) out += "\n## Latency split\n\n" + render_table(split);
+  out += "\n" + md_text(split_note(report)) + "\n";
 
   for (const BenchRow& r : report.rows) {
     if (r.profile.empty()) continue;

@@ -41,6 +41,19 @@ TextTable layer_table(const BenchRow& row, size_t top_n);
 // The explanation printed under the summary table.
 std::string summary_note(const BenchReport& report);
 
+// How a row's queries ran: "CUDA graph, blocking sync", "eager launches, spin-wait, no data
+// transfers"; "-" for a backend without these switches.
+std::string run_mode(const BenchRow& row);
+
+// trtexec's latency split: for each row with a split, one line per part (H2D, GPU compute, D2H,
+// enqueue) with mean, median and the rows' percentiles, "not run" for copies the queries did
+// not make; a row without a split gets one line of "n/a". No rows at all when no row has a
+// split: split_note() then says so instead of a table of "n/a".
+TextTable split_table(const BenchReport& report);
+
+// What the split is, printed under its table, or alone when no row has a split.
+std::string split_note(const BenchReport& report);
+
 std::string to_markdown(const BenchReport& report);
 
 }  // namespace qf::bench

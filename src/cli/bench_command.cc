@@ -21,6 +21,7 @@
 #include "data/dataset.h"
 #include "quant/calibration.h"
 #include "quant/qdq_import.h"
+#include "runtime/gpu_isa.h"
 #include "runtime/random_input.h"
 
 #ifndef QFORGE_VERSION
@@ -51,6 +52,11 @@ struct BenchOptions {
   std::string eval_data;
   std::string labels;
   int64_t eval_limit = 0;
+  // trtexec's run-time switches (--noDataTransfers, --useCudaGraph, --useSpinWait) for engines on
+  // a device; the cpu and reference backends refuse them.
+  bool no_data_transfers = false;
+  std::string cuda_graph;  // "", "on", "off"; "": the engine's default (on)
+  bool spin_wait = false;
 };
 
 // One row family of the table: a precision, and for INT8 where its scales come from.
@@ -231,7 +237,79 @@ void print_table(const bench::BenchReport& report) {
       "qps = queries (batches) per second; samples/s = batch x qps. Latency is host wall "
       "time per query.");
   if (labelled) fmt::print(" top-1/top-5 on the --eval data; Δ fp32 in points.");
+  if (std::any_of(report.rows.begin(), report.rows.end(),
+                  [](const bench::BenchRow& r) { return !r.data_transfers; })) {
+    fmt::print(
+        " --no-data-transfers: inputs were copied to the device once, outputs not copied "
+        "back; latency is compute only.");
+  }
   fmt::print("\n");
+}
+
+// A TextTable as aligned plain text: numeric columns right-aligned, the others left.
+void print_text_table(const bench::TextTable& t) {
+  std::vector<size_t> width(t.header.size(), 0);
+  for (size_t c = 0; c < t.header.size(); ++c) width[c] = t.header[c].size();
+  for (const auto& row : t.rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c)
+      width[c] = std::max(width[c], row[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < cells.size() && c < width.size(); ++c) {
+      const bool right = c < t.numeric.size() && t.numeric[c];
+      out += c == 0 ? "" : "  ";
+      out += right ? fmt::format("{:>{}}", cells[c], width[c])
+                   : fmt::format("{:<{}}", cells[c], width[c]);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    fmt::print("{}\n", out);
+  };
+  line(t.header);
+  for (const auto& row : t.rows) line(row);
+}
+
+void print_split(const bench::BenchReport& report) {
+  const bench::TextTable split = bench::split_table(report);
+  if (!split.rows.empty()) {
+    fmt::print("\nlatency split\n");
+    print_text_table(split);
+  }
+  fmt::print("{}\n", bench::split_note(report));
+}
+
+// Applies trtexec's run-time switches to one engine and asks it for the timing breakdown. A
+// switch the engine does not have (a cpu engine has no CUDA graph) is a usage error naming the
+// flag; the breakdown is optional, and without it the reports say n/a. Returns whether the
+// engine splits its runs.
+Result<bool> configure_engine(runtime::Engine& engine, const BenchOptions& opt) {
+  if (!opt.cuda_graph.empty()) {
+    runtime::RunOptions o;
+    o.cuda_graph = opt.cuda_graph == "on";
+    if (const Status s = engine.set_run_options(o); !s.ok()) {
+      return usage_error("--cuda-graph {}: {}; it applies to --backend cuda", opt.cuda_graph,
+                         s.message());
+    }
+  }
+  if (opt.spin_wait) {
+    runtime::RunOptions o;
+    o.spin_wait = true;
+    if (const Status s = engine.set_run_options(o); !s.ok()) {
+      return usage_error("--spin-wait: {}; it applies to --backend cuda", s.message());
+    }
+  }
+  return engine.set_timing_breakdown(true).ok();
+}
+
+// After an engine's first, untimed run (which uploaded the inputs --no-data-transfers keeps on
+// the device, and captured the CUDA graph): whether it can run without transfers at all.
+Status check_no_data_transfers(runtime::Engine& engine, const BenchOptions& opt) {
+  if (!opt.no_data_transfers) return {};
+  if (const Status s = engine.run_on_device(); !s.ok()) {
+    if (s.code() != StatusCode::kUnsupported) return s;
+    return usage_error("--no-data-transfers: {}; it applies to --backend cuda", s.message());
+  }
+  return {};
 }
 
 void print_profile(const bench::BenchRow& r) {
@@ -273,7 +351,7 @@ Result<std::optional<EvalData>> open_eval_data(const BenchOptions& opt, const ir
 }
 
 Status bench_model(BenchOptions opt) {
-  if (opt.backend.empty()) opt.backend = runtime::find_backend("cpu") ? "cpu" : "reference";
+  if (opt.backend.empty()) opt.backend = default_backend();
   const runtime::Backend* backend = runtime::find_backend(opt.backend);
   if (!backend) return usage_error("--backend {}: no such backend in this build", opt.backend);
   QF_ASSIGN_OR_RETURN(std::vector<int64_t> batches, parse_list<int64_t>(opt.batches, "--batch"));
@@ -285,6 +363,9 @@ Status bench_model(BenchOptions opt) {
   if (opt.streams < 1) return usage_error("--streams {}: must be at least 1", opt.streams);
   if (opt.timing.iterations <= 0 || opt.timing.duration_s < 0 || opt.timing.warmup_ms < 0) {
     return usage_error("--iterations must be positive, --duration and --warmup non-negative");
+  }
+  if (!opt.cuda_graph.empty() && opt.cuda_graph != "on" && opt.cuda_graph != "off") {
+    return usage_error("--cuda-graph {}: expected on or off", opt.cuda_graph);
   }
   QF_ASSIGN_OR_RETURN(std::vector<RowSpec> rows, plan_rows(opt, *backend));
   QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
@@ -343,6 +424,10 @@ Status bench_model(BenchOptions opt) {
                         backend->build(std::move(model.graph), build_options));
     const double build_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count();
+    QF_ASSIGN_OR_RETURN(const bool split, configure_engine(*engine, opt));
+    if (report.gpu.empty() && runtime::parse_gpu_isa(engine->info().isa)) {
+      report.gpu = engine->info().isa;
+    }
     // One more engine per extra stream (an engine runs one query at a time).
     std::vector<std::unique_ptr<runtime::Engine>> stream_engines;
     for (int s = 1; s < opt.streams; ++s) {
@@ -351,6 +436,7 @@ Status bench_model(BenchOptions opt) {
       QF_RETURN_IF_ERROR(apply_input_shapes(*copy.graph, shapes));
       QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> e,
                           backend->build(std::move(copy.graph), build_options));
+      QF_RETURN_IF_ERROR(configure_engine(*e, opt).status());
       stream_engines.push_back(std::move(e));
     }
 
@@ -376,26 +462,46 @@ Status bench_model(BenchOptions opt) {
       QF_ASSIGN_OR_RETURN(std::vector<Tensor> inputs,
                           make_inputs(engine->graph(), batch, opt.seed));
       QF_ASSIGN_OR_RETURN(std::vector<Tensor> first, engine->run(inputs));
+      QF_RETURN_IF_ERROR(check_no_data_transfers(*engine, opt));
+      for (auto& e : stream_engines) {
+        QF_RETURN_IF_ERROR(e->run(inputs).status());
+        QF_RETURN_IF_ERROR(check_no_data_transfers(*e, opt));
+      }
       if (opt.profile) QF_RETURN_IF_ERROR(engine->set_profiling(true));
       std::vector<Tensor> outputs;
       auto query = [&]() -> Status {
+        if (opt.no_data_transfers) return engine->run_on_device();
         QF_ASSIGN_OR_RETURN(outputs, engine->run(inputs));
         return {};
       };
+      // One recorder per engine, each filled on its own stream's thread.
+      std::vector<bench::SplitRecorder> splits(stream_engines.size() + 1);
+      std::vector<std::function<void()>> hooks;
+      if (split) {
+        hooks.push_back([&splits, e = engine.get()] { splits[0].add(e->last_run_timing()); });
+        for (size_t s = 0; s < stream_engines.size(); ++s) {
+          hooks.push_back([&splits, s, e = stream_engines[s].get()] {
+            splits[s + 1].add(e->last_run_timing());
+          });
+        }
+      }
       bench::TimingResult timing;
       if (stream_engines.empty()) {
-        QF_ASSIGN_OR_RETURN(timing, bench::run_timing_loop(opt.timing, clock, query));
+        QF_ASSIGN_OR_RETURN(
+            timing, bench::run_timing_loop(opt.timing, clock, query, split ? hooks[0] : nullptr));
       } else {
         std::vector<bench::SteadyClock> clocks(stream_engines.size() + 1);
         std::vector<bench::Clock*> clock_ptrs;
         std::vector<std::function<Status()>> queries = {query};
         for (auto& c : clocks) clock_ptrs.push_back(&c);
         for (auto& e : stream_engines) {
-          queries.push_back(
-              [&inputs, engine = e.get()]() -> Status { return engine->run(inputs).status(); });
+          queries.push_back([&inputs, &opt, engine = e.get()]() -> Status {
+            if (opt.no_data_transfers) return engine->run_on_device();
+            return engine->run(inputs).status();
+          });
         }
-        QF_ASSIGN_OR_RETURN(timing,
-                            bench::run_concurrent_timing_loops(opt.timing, clock_ptrs, queries));
+        QF_ASSIGN_OR_RETURN(
+            timing, bench::run_concurrent_timing_loops(opt.timing, clock_ptrs, queries, hooks));
       }
 
       bench::BenchRow row;
@@ -407,6 +513,14 @@ Status bench_model(BenchOptions opt) {
       row.batch = batch;
       row.streams = opt.streams;
       row.latency_ms = bench::compute_stats(timing.latencies_ms, percentiles);
+      if (split) {
+        for (size_t s = 1; s < splits.size(); ++s) splits[0].append(splits[s]);
+        row.split = splits[0].summarize(percentiles);
+      }
+      row.data_transfers = !opt.no_data_transfers;
+      const runtime::RunOptions ran = engine->run_options();
+      row.cuda_graph = ran.cuda_graph;
+      row.spin_wait = ran.spin_wait;
       row.latencies_ms = timing.latencies_ms;
       row.queries = static_cast<int>(timing.latencies_ms.size());
       row.walltime_s = timing.walltime_s;
@@ -431,12 +545,16 @@ Status bench_model(BenchOptions opt) {
       } else if (fp32_outputs.count(batch) && first[0].dtype() == DType::kF32) {
         row.vs_fp32 = bench::compare_outputs(fp32_outputs[batch][0], first[0]);
       }
-      fmt::print("{} batch {}: {} queries in {:.2f} s ({})\n", row_name(row), batch, row.queries,
-                 row.walltime_s, row.compute);
+      const std::string mode = bench::run_mode(row);
+      fmt::print("{} batch {}: {} queries in {:.2f} s ({}{}{})\n", row_name(row), batch,
+                 row.queries, row.walltime_s, row.compute, mode == "-" ? "" : "; ",
+                 mode == "-" ? "" : mode);
       report.rows.push_back(std::move(row));
     }
   }
+  if (!report.gpu.empty()) fmt::print("\nGPU: {}\n", report.gpu);
   print_table(report);
+  print_split(report);
   for (const bench::BenchRow& r : report.rows) {
     if (!r.profile.empty()) print_profile(r);
   }
@@ -507,6 +625,13 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--eval", opt->eval_data, "Labelled data for top-1/top-5 (with --labels)");
   cmd->add_option("--labels", opt->labels, "Labels of --eval: IDX, .npy of integers or text");
   cmd->add_option("--eval-limit", opt->eval_limit, "Evaluate only the first N samples");
+  cmd->add_flag("--no-data-transfers", opt->no_data_transfers,
+                "GPU: copy the inputs to the device once and no outputs back; time compute only");
+  cmd->add_option("--cuda-graph", opt->cuda_graph,
+                  "GPU: on|off, replay each query as one captured CUDA graph (default on)");
+  cmd->add_flag("--spin-wait", opt->spin_wait,
+                "GPU: busy-wait for each query's end instead of blocking (lower latency, one "
+                "core busy)");
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return bench_model(*opt); }; });
 }
 

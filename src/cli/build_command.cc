@@ -30,10 +30,6 @@ struct BuildCommandOptions {
   CalibrationCliOptions calibration;
 };
 
-std::string default_backend() {
-  return runtime::find_backend("cpu") ? "cpu" : "reference";
-}
-
 std::string human_bytes(int64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(n);

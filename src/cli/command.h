@@ -35,6 +35,8 @@ void add_quantize_command(CLI::App& app, Dispatch& dispatch);
 // `--shape NAME=1x3x224x224` options, parsed.
 Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::string>& specs);
 
+// The backend commands use without --backend: "cpu" when this build has it, else "reference".
+std::string default_backend();
 // `--backend NAME` and `--precision P`, shared by every command that builds an engine.
 void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision);
 // The backend named `backend` if it runs `precision` here; else a usage error (no such
@@ -48,6 +50,11 @@ Result<runtime::Precision> resolve_precision(const std::string& precision, const
 Result<std::unique_ptr<runtime::Engine>> build_engine(std::unique_ptr<ir::Graph> graph,
                                                       const std::string& backend,
                                                       const std::string& precision);
+
+// What a kernel of a built engine computes in: "int8", "bf16", "fp16", "fp32" or "reference".
+std::string_view kernel_runs_as(const runtime::KernelInfo& k);
+// The engine's kernels, one line each with what they run as and why (cli/engine_plan.cc).
+void print_engine_plan(const runtime::EngineInfo& info);
 
 // Fixes dynamic input dims to the given shapes and re-runs shape inference.
 Status apply_input_shapes(ir::Graph& graph, const std::map<std::string, Shape>& shapes);

@@ -5,6 +5,10 @@
 
 namespace qf::cli {
 
+std::string default_backend() {
+  return runtime::find_backend("cpu") ? "cpu" : "reference";
+}
+
 void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision) {
   std::vector<std::string> names;
   for (const runtime::Backend* b : runtime::all_backends()) names.emplace_back(b->name());

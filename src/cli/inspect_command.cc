@@ -1,11 +1,15 @@
-// qforge inspect MODEL [--shape NAME=DIMS]...: what a model is made of and what it costs.
+// qforge inspect MODEL [--shape NAME=DIMS]... [--precision P [--backend B]]: what a model is made
+// of and what it costs; with a precision (or for an engine file), also the engine it builds:
+// which nodes run in int8 and which in float, and why.
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
 
 #include "cli/command.h"
+#include "core/file_util.h"
 #include "ir/op_registry.h"
+#include "runtime/engine_file.h"
 
 namespace qf::cli {
 namespace {
@@ -14,6 +18,8 @@ struct InspectOptions {
   std::string model;
   std::vector<std::string> shapes;
   bool layers = true;
+  std::string backend;
+  std::string precision;  // empty: the model only, no engine
 };
 
 std::string human_count(double n) {
@@ -86,8 +92,29 @@ Result<std::vector<std::string>> fix_dynamic_inputs(ir::Graph& g,
   return assumed;
 }
 
+// An engine file: its header and the kernels it runs once loaded here.
+Status inspect_engine_file(const InspectOptions& opt, const std::string& bytes) {
+  if (!opt.backend.empty() || !opt.precision.empty()) {
+    return usage_error("{}: an engine file has its backend and precision; drop --backend and "
+                       "--precision",
+                       opt.model);
+  }
+  QF_ASSIGN_OR_RETURN(runtime::LoadedEngine loaded, runtime::parse_engine_file(bytes, opt.model));
+  fmt::print("Engine file: {}\n", opt.model);
+  fmt::print("  built from: {} ({} bytes, fnv1a64:{:016x}) by {}\n", loaded.header.model_name,
+             loaded.header.model_size, loaded.header.model_hash, loaded.header.producer);
+  fmt::print("  backend: {}   precision: {}   ISA: {}\n", loaded.header.backend,
+             runtime::precision_name(loaded.header.precision), loaded.header.isa);
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      runtime::build_loaded_engine(std::move(loaded), opt.model));
+  print_engine_plan(engine->info());
+  return {};
+}
+
 Status inspect_model(const InspectOptions& opt) {
-  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::load_model(opt.model));
+  QF_ASSIGN_OR_RETURN(std::string bytes, read_file_bytes(opt.model));
+  if (runtime::is_engine_file(bytes)) return inspect_engine_file(opt, bytes);
+  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel model, onnx_io::import_model_bytes(bytes, opt.model));
   ir::Graph& g = *model.graph;
   fmt::print("Model: {}\n", opt.model);
   fmt::print("  producer: {}   IR version: {}   opset: {}\n",
@@ -144,6 +171,15 @@ Status inspect_model(const InspectOptions& opt) {
     fmt::print("Unsupported ops ({}):\n", unsupported.size());
     for (const Status& s : unsupported) fmt::print("  {}\n", s.message());
   }
+  if (opt.precision.empty()) return {};
+  // The engine is built from a fresh import: the summary above fixed dynamic dims in place.
+  QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel fresh, onnx_io::import_model_bytes(bytes, opt.model));
+  QF_ASSIGN_OR_RETURN(auto shapes, parse_shape_options(opt.shapes));
+  QF_RETURN_IF_ERROR(apply_input_shapes(*fresh.graph, shapes));
+  const std::string backend = opt.backend.empty() ? default_backend() : opt.backend;
+  QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
+                      build_engine(std::move(fresh.graph), backend, opt.precision));
+  print_engine_plan(engine->info());
   return {};
 }
 
@@ -151,10 +187,15 @@ Status inspect_model(const InspectOptions& opt) {
 
 void add_inspect_command(CLI::App& app, Dispatch& dispatch) {
   auto opt = std::make_shared<InspectOptions>();
-  CLI::App* cmd = app.add_subcommand("inspect", "Show a model's inputs, ops, parameters and MACs");
-  cmd->add_option("model", opt->model, "ONNX model")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Show a model's inputs, ops, parameters and MACs, or an engine's kernels");
+  cmd->add_option("model", opt->model, "ONNX model or engine file")->required();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
   cmd->add_flag("!--no-layers", opt->layers, "Omit the per-layer table");
+  cmd->add_option("--precision", opt->precision,
+                  "Also build the engine (auto, fp32, bf16, int8 ...) and list what each node "
+                  "runs as, and why");
+  cmd->add_option("--backend", opt->backend, "Backend for --precision (default: cpu when built)");
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return inspect_model(*opt); }; });
 }
 

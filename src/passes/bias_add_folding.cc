@@ -7,34 +7,6 @@
 namespace qf::passes {
 namespace {
 
-// The constant's shape, right-aligned against an output of rank `rank`, is 1 everywhere except
-// possibly at `axis`; returns that axis's extent (1 when broadcast there too), or nullopt.
-std::optional<int64_t> extent_along(const Shape& c, size_t rank, size_t axis) {
-  if (c.size() > rank) return std::nullopt;
-  int64_t extent = 1;
-  for (size_t j = 0; j < c.size(); ++j) {
-    const size_t out_axis = rank - c.size() + j;
-    if (out_axis == axis) {
-      extent = c[j];
-    } else if (c[j] != 1) {
-      return std::nullopt;
-    }
-  }
-  return extent;
-}
-
-// Per-channel values of `c` for `channels` channels (a one-element c repeats).
-std::vector<double> per_channel(const std::vector<double>& c, int64_t channels) {
-  if (c.size() == 1) return std::vector<double>(static_cast<size_t>(channels), c[0]);
-  return c;
-}
-
-std::vector<double> elements(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.element_as_double(i);
-  return v;
-}
-
 // Shared anchoring: Add(y, c) or Add(c, y) where y is the only output of a node the subclass
 // accepts, read by this Add alone, and c a floating-point constant of y's element type.
 class FoldBiasAdd : public Rule {

@@ -25,6 +25,9 @@ std::vector<std::unique_ptr<Pass>> standard_passes() {
   passes.push_back(make_dead_node_elimination_pass());
   passes.push_back(make_reshape_folding_pass());
   passes.push_back(make_transpose_folding_pass());
+  // Before BN folding: PyTorch's QAT export of Conv+BN writes Conv -> Div -> BN, and the BN
+  // folds only once the Div is part of the Conv.
+  passes.push_back(make_channel_scale_folding_pass());
   passes.push_back(make_batch_norm_folding_pass());
   passes.push_back(make_bias_add_folding_pass());
   passes.push_back(make_residual_fusion_pass());

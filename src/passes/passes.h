@@ -19,6 +19,11 @@ std::unique_ptr<Pass> make_identity_elimination_pass();
 // Nodes none of whose outputs is read or is a graph output are removed.
 std::unique_ptr<Pass> make_dead_node_elimination_pass();
 
+// Mul (constant on either side) or Div (constant divisor) by a constant varying only along the
+// output-channel axis folded into the constant weights and bias of the Conv, ConvTranspose or
+// Gemm before it (FusedConv/FusedGemm without an epilogue too).
+std::unique_ptr<Pass> make_channel_scale_folding_pass();
+
 // BatchNormalization with constant parameters folded into the weights and bias of the Conv,
 // ConvTranspose or Gemm before it.
 std::unique_ptr<Pass> make_batch_norm_folding_pass();

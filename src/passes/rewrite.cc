@@ -114,6 +114,31 @@ Tensor tensor_from_doubles(DType dtype, Shape shape, const std::vector<double>& 
   return t;
 }
 
+std::vector<double> elements(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.element_as_double(i);
+  return v;
+}
+
+std::optional<int64_t> extent_along(const Shape& c, size_t rank, size_t axis) {
+  if (c.size() > rank) return std::nullopt;
+  int64_t extent = 1;
+  for (size_t j = 0; j < c.size(); ++j) {
+    const size_t out_axis = rank - c.size() + j;
+    if (out_axis == axis) {
+      extent = c[j];
+    } else if (c[j] != 1) {
+      return std::nullopt;
+    }
+  }
+  return extent;
+}
+
+std::vector<double> per_channel(const std::vector<double>& c, int64_t channels) {
+  if (c.size() == 1) return std::vector<double>(static_cast<size_t>(channels), c[0]);
+  return c;
+}
+
 bool same_shape(const ir::Value* a, const ir::Value* b) {
   if (!a || !b || !a->shape || !b->shape || a->shape->size() != b->shape->size()) return false;
   for (size_t i = 0; i < a->shape->size(); ++i) {

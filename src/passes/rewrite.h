@@ -50,6 +50,16 @@ std::optional<double> scalar_constant(const ir::Value* v);
 // An int64 constant's elements (shapes, axes).
 std::optional<std::vector<int64_t>> int64_constant(const ir::Value* v);
 Tensor tensor_from_doubles(DType dtype, Shape shape, const std::vector<double>& values);
+// All elements of a tensor as doubles.
+std::vector<double> elements(const Tensor& t);
+
+// Per-channel constants (a bias to add, a scale to multiply by) broadcast against an output of
+// rank `rank`: the constant's shape, right-aligned, is 1 everywhere except possibly at `axis`;
+// returns that axis's extent (1 when broadcast there too), or nullopt (also when the constant has
+// the higher rank, which would broadcast the output up a dim).
+std::optional<int64_t> extent_along(const Shape& c, size_t rank, size_t axis);
+// Per-channel values of `c` for `channels` channels (a one-element c repeats).
+std::vector<double> per_channel(const std::vector<double>& c, int64_t channels);
 
 // Whether two values have the same fully determined shape (known dims, or equal named symbols).
 bool same_shape(const ir::Value* a, const ir::Value* b);

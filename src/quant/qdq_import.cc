@@ -452,15 +452,93 @@ void remove_dead_producers(ir::Graph& graph, std::vector<ir::Value*> values,
   }
 }
 
+// A Cast to the type its input already has changes nothing. PyTorch's export of a converted
+// int8 model puts one, Cast(UINT8), between every QuantizeLinear and DequantizeLinear; splicing
+// it out lets the pair fold. The graph computes the same values afterwards, so doing this before
+// planning keeps fold_qdq's promise that an error leaves the graph's meaning unchanged.
+void splice_noop_casts(ir::Graph& graph) {
+  std::vector<ir::Node*> casts;
+  for (const auto& n : graph.nodes()) {
+    if (!is_onnx(*n, "Cast") || !n->has_input(0) || !n->has_output(0)) continue;
+    const ir::Value* x = n->inputs[0];
+    const ir::Value* y = n->outputs[0];
+    if (x->dtype != DType::kUndefined && x->dtype == y->dtype && !is_graph_output(graph, y)) {
+      casts.push_back(n.get());
+    }
+  }
+  for (ir::Node* c : casts) {
+    graph.replace_all_uses(c->outputs[0], c->inputs[0]);
+    graph.remove_node(c);
+  }
+}
+
+// Ops whose output 0 holds only elements of their input 0, unchanged: a quantization grid passes
+// through them exactly (quantize(maxpool(x)) == maxpool(quantize(x)) for a monotonic quantize),
+// so TensorRT moves Q/DQ across them. Averages, padding and arithmetic are not on the list.
+bool passes_grid_through(const ir::Node& n) {
+  static const std::set<std::string_view> kOps = {
+      "MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
+      "Unsqueeze", "Identity", "Slice", "Gather", "SpaceToDepth", "DepthToSpace"};
+  return (n.domain.empty() || n.domain == "ai.onnx") && kOps.count(n.op_type) != 0;
+}
+
+// Q/DQ propagation: a tensor computed by such an op from a quantized tensor gets that grid (a
+// PyTorch QAT export quantizes a ReLU's output and lets the next convolution read it through a
+// MaxPool), and a float tensor read only by such an op whose output is quantized gets the
+// output's grid (the op commutes with the quantize). Concat passes a grid on when all its
+// inputs share it. Returns the names that got a grid.
+std::set<std::string> propagate_grids(const ir::Graph& graph, QdqImport& r) {
+  std::set<std::string> got;
+  auto copy_grid = [&](const ir::Value* from, const ir::Value* to) {
+    r.activation_scales[to->name] = r.activation_scales.at(from->name);
+    if (auto t = r.activation_types.find(from->name); t != r.activation_types.end()) {
+      r.activation_types[to->name] = t->second;
+    }
+    got.insert(to->name);
+  };
+  auto has = [&](const ir::Value* v) { return v && r.activation_scales.count(v->name) != 0; };
+  auto same_grid = [&](const ir::Value* a, const ir::Value* b) {
+    const auto ta = r.activation_types.find(a->name);
+    const auto tb = r.activation_types.find(b->name);
+    const bool a_typed = ta != r.activation_types.end(), b_typed = tb != r.activation_types.end();
+    return r.activation_scales.at(a->name) == r.activation_scales.at(b->name) &&
+           a_typed == b_typed && (!a_typed || ta->second == tb->second);
+  };
+  for (const auto& n : graph.nodes()) {  // forward, in topological order
+    if (!n->has_output(0) || has(n->outputs[0]) || n->outputs[0]->dtype != DType::kF32) continue;
+    if (passes_grid_through(*n) && n->has_input(0) && has(n->inputs[0])) {
+      copy_grid(n->inputs[0], n->outputs[0]);
+    } else if (is_onnx(*n, "Concat") && !n->inputs.empty() &&
+               std::all_of(n->inputs.begin(), n->inputs.end(), [&](const ir::Value* in) {
+                 return has(in) && same_grid(in, n->inputs[0]);
+               })) {
+      copy_grid(n->inputs[0], n->outputs[0]);
+    }
+  }
+  for (auto it = graph.nodes().rbegin(); it != graph.nodes().rend(); ++it) {  // backward
+    const ir::Node& n = **it;
+    if (!passes_grid_through(n) || !n.has_input(0) || !n.has_output(0)) continue;
+    const ir::Value* x = n.inputs[0];
+    if (!has(n.outputs[0]) || has(x) || x->dtype != DType::kF32 || x->is_constant() ||
+        x->consumers.size() != 1 || is_graph_output(graph, x)) {
+      continue;
+    }
+    copy_grid(n.outputs[0], x);
+  }
+  return got;
+}
+
 }  // namespace
 
 bool has_qdq(const ir::Graph& graph) {
-  return std::any_of(graph.nodes().begin(), graph.nodes().end(),
-                     [](const auto& n) { return is_q(*n) || is_dq(*n); });
+  return std::any_of(graph.nodes().begin(), graph.nodes().end(), [](const auto& n) {
+    return is_q(*n) || is_dq(*n) || is_onnx(*n, "QLinearConv") || is_onnx(*n, "QLinearMatMul");
+  });
 }
 
 Result<QdqImport> fold_qdq(ir::Graph& graph) {
   Notes notes;
+  splice_noop_casts(graph);
   QF_ASSIGN_OR_RETURN(Plan plan, Planner(graph).run(notes));
 
   // Nothing below fails for a valid graph.
@@ -514,13 +592,16 @@ Result<QdqImport> fold_qdq(ir::Graph& graph) {
     ++result.activation_pairs;
   }
 
+  const std::set<std::string> propagated = propagate_grids(graph, result);
+  result.grids_propagated = static_cast<int>(propagated.size());
+
   // Weights the backend will not reproduce exactly, and int8 readers the graph did not ask for.
   for (const auto& n : graph.nodes()) {
     if (!is_weighted(*n) || !n->has_input(0) || !n->has_input(1)) continue;
     const ir::Value* x = n->inputs[0];
     const ir::Value* wv = n->inputs[1];
     if (!result.activation_scales.count(x->name)) continue;
-    if (!through_qdq.count({n.get(), 0})) {
+    if (!through_qdq.count({n.get(), 0}) && !propagated.count(x->name)) {
       notes.add("int8 readers without Q/DQ",
                 fmt::format("{} reads '{}' without Q/DQ, but another reader quantizes it: the "
                             "cpu backend runs this node in int8 as well",

@@ -18,6 +18,13 @@
 //   every value of the graph's) where the backend knows X is non-negative, as for calibrated
 //   scales. With another zero point, X gets the symmetric int8 scale covering the same real
 //   range (a note says so: the grid differs).
+// - Propagation: a tensor that an element-selecting op (MaxPool, Reshape, Flatten, Transpose,
+//   Squeeze/Unsqueeze, Slice, Gather, and Concat of equal grids) computes from a quantized
+//   tensor gets that tensor's grid, and a float tensor read only by such an op whose output is
+//   quantized gets the output's: these ops commute with quantization, so no value changes and
+//   the convolution behind a MaxPool reads int8 (TensorRT moves Q/DQ nodes the same way).
+// - No-op Casts (to the type their input has; PyTorch's int8 export puts one between each Q and
+//   DQ) are spliced out first.
 // - Everything else (unpaired Q or DQ, per-axis or 16-bit activation quantization, a tensor
 //   quantized with two different scales, Q/DQ of non-float32 data, Q/DQ whose output is a graph
 //   output) stays in the graph as real quantize/dequantize nodes that run with the reference
@@ -45,11 +52,15 @@ struct QdqImport {
   std::map<std::string, DType> activation_types;
   int activation_pairs = 0;  // QuantizeLinear nodes removed together with their DQ readers
   int weights_folded = 0;    // DequantizeLinear nodes of constants replaced by float constants
+  int grids_propagated = 0;  // tensors that got a grid through MaxPool, Reshape, ... (Q/DQ
+                             // propagation as TensorRT does it)
   int kept_nodes = 0;        // Q/DQ nodes left in the graph (run by the reference kernels)
   std::vector<std::string> notes;  // one line each, for the user
 };
 
-// Whether the graph has any QuantizeLinear or DequantizeLinear node (default ONNX domain).
+// Whether the graph is explicitly quantized: any QuantizeLinear, DequantizeLinear, QLinearConv
+// or QLinearMatMul node (default ONNX domain; the last two are rewritten to Q/DQ form by
+// quant/qoperator_to_qdq.h before fold_qdq).
 bool has_qdq(const ir::Graph& graph);
 
 // Folds the graph's Q/DQ nodes as described above. Fails (kInvalidInput) only for a model whose

@@ -10,11 +10,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
 #include "qforge/status.h"
 #include "qforge/tensor.h"
+#include "runtime/run_timing.h"
 
 namespace qf::runtime {
 
@@ -27,6 +29,9 @@ struct KernelInfo {
   std::string node;  // the (first) source node the kernel implements
   std::string op;    // op type, or the fused pattern ("Conv+Relu")
   std::string impl;  // kernel name with its type signature, e.g. "reference_f32"
+  // Why the node runs this way when it is not the obvious one: "runs its reference kernel: no
+  // oneDNN pooling for ceil_mode", "fp32 in an int8 engine: input 'x' has no int8 scale".
+  std::string note = {};
 };
 
 struct EngineInfo {
@@ -43,6 +48,9 @@ struct EngineInfo {
   std::map<std::string, DType> int8_types;
   std::string calibration;
   std::vector<KernelInfo> kernels;
+  // What the build decided that changes numerics or speed, one line each (the Q/DQ import's
+  // notes: nodes kept as fake quantization, converted zero points ...).
+  std::vector<std::string> notes;
 };
 
 // Time spent in one kernel (or copy) per run, from a profiled engine.
@@ -67,6 +75,36 @@ class Engine {
   }
   // Layers of the most recently run input shape, in execution order.
   virtual std::vector<LayerProfile> profile() const { return {}; }
+
+  // ---- trtexec's measurement (qforge bench); engines without a device keep the defaults ----
+  // Applies the set fields of `options` to later runs. Engines without CUDA graphs or a device
+  // to wait for refuse any set field with kUnsupported and a reason.
+  virtual Status set_run_options(const RunOptions& options) {
+    if (options.cuda_graph) return unsupported("the {} backend has no CUDA graphs", info().backend);
+    if (options.spin_wait) return unsupported("the {} backend waits for no device", info().backend);
+    return {};
+  }
+  // The options in effect for the most recent run (cuda_graph: whether it really replayed a
+  // graph, which a plan with host steps cannot); unset fields: the engine has no such thing.
+  virtual RunOptions run_options() const { return {}; }
+  // From now on, every run records its RunTiming (a few device events per run, no allocation).
+  // Engines that cannot split a run refuse, and reports say "n/a" rather than guess.
+  virtual Status set_timing_breakdown(bool on) {
+    return on ? unsupported("the {} backend does not split a run's time", info().backend)
+              : Status();
+  }
+  // The split of the most recent run while the breakdown is on; nullopt otherwise.
+  virtual std::optional<RunTiming> last_run_timing() const { return std::nullopt; }
+  // Runs the most recent run's work again on the inputs it left on the device, copying nothing
+  // between host and device; the outputs stay on the device (trtexec's --noDataTransfers). The
+  // next run() copies and returns as usual.
+  virtual Status run_on_device() {
+    return unsupported("the {} backend keeps no inputs on a device", info().backend);
+  }
+  // What engine files record about the platform besides EngineInfo::isa, as (key, value) in a
+  // fixed order: e.g. the driver and library versions the kernels were chosen with. A file
+  // whose ISA differs is refused; a value that differs here only warns (engine_file.h).
+  virtual std::vector<std::pair<std::string, std::string>> platform() const { return {}; }
 };
 
 struct BuildOptions {

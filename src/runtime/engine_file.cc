@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
 #include "core/file_util.h"
 #include "onnx/exporter.h"
 #include "onnx/importer.h"
+#include "runtime/gpu_isa.h"
 
 namespace qf::runtime {
 
@@ -181,7 +183,66 @@ EngineFileHeader header_for(const Engine& engine) {
   for (const auto& [name, type] : info.int8_types) {
     h.options.emplace_back(std::string(kTypeKeyPrefix) + name, std::string(dtype_tag(type)));
   }
+  for (const auto& [fact, value] : engine.platform()) {
+    h.options.emplace_back(std::string(kPlatformKeyPrefix) + fact, value);
+  }
   return h;
+}
+
+std::vector<std::pair<std::string, std::string>> recorded_platform(const EngineFileHeader& header) {
+  std::vector<std::pair<std::string, std::string>> facts;
+  for (const auto& [key, value] : header.options) {
+    if (key.starts_with(kPlatformKeyPrefix)) {
+      facts.emplace_back(key.substr(kPlatformKeyPrefix.size()), value);
+    }
+  }
+  return facts;
+}
+
+Status check_isa(const EngineFileHeader& header, std::string_view here,
+                 const std::filesystem::path& path) {
+  // Engines are tuned for one instruction set, as TensorRT's are for one GPU: another ISA may
+  // be missing instructions the kernels use, or simply pick other kernels. "" means portable.
+  if (here.empty() || here == header.isa) return {};
+  const std::optional<GpuIsa> built = parse_gpu_isa(header.isa);
+  const std::optional<GpuIsa> local = parse_gpu_isa(here);
+  if (built && local) {
+    // TensorRT refuses only another compute capability and warns for another model of the same
+    // one; qforge refuses both, since its cuDNN algorithms and workspace limits were chosen by
+    // trying them on the very model the engine was built on.
+    return invalid_input(
+        "{}: the engine was built on GPU '{}' (compute capability {}.{}) but this machine's GPU "
+        "is '{}' (compute capability {}.{}); {} engines run only on the GPU model they were "
+        "built on: rebuild it here with `qforge build`",
+        path.string(), built->name, built->major, built->minor, local->name, local->major,
+        local->minor, header.backend);
+  }
+  return invalid_input(
+      "{}: the engine was built for ISA '{}' but the {} backend uses '{}' on this "
+      "machine; rebuild it here with `qforge build`",
+      path.string(), header.isa, header.backend, here);
+}
+
+std::string platform_warning(const EngineFileHeader& header,
+                             const std::vector<std::pair<std::string, std::string>>& here,
+                             const std::filesystem::path& path) {
+  std::string built_words, here_words;
+  for (const auto& [fact, value] : recorded_platform(header)) {
+    std::string now = "unknown";
+    for (const auto& [k, v] : here) {
+      if (k == fact) now = v;
+    }
+    if (now == value) continue;
+    built_words += fmt::format("{}{} {}", built_words.empty() ? "" : ", ", fact, value);
+    here_words += fmt::format("{}{} {}", here_words.empty() ? "" : ", ", fact, now);
+  }
+  if (built_words.empty()) return "";
+  return fmt::format(
+      "{}: the engine was built with {} but this machine has {}; it runs, but its algorithms "
+      "were chosen under the other versions, so its speed may differ (TensorRT likewise only "
+      "warns about other cuDNN/cuBLAS versions; it refuses another TensorRT version or compute "
+      "capability)",
+      path.string(), built_words, here_words);
 }
 
 Result<std::string> serialize_engine(const EngineFileHeader& header, const ir::Graph& graph) {
@@ -280,21 +341,14 @@ Result<const Backend*> backend_for(const EngineFileHeader& header,
     return unsupported("{}: the {} backend cannot run {} on this machine", file, header.backend,
                        precision_name(header.precision));
   }
-  // Engines are tuned for one instruction set, as TensorRT's are for one GPU: another ISA may
-  // be missing instructions the kernels use, or simply pick other kernels. "" means portable.
-  const std::string here = backend->current_isa();
-  if (!here.empty() && here != header.isa) {
-    return invalid_input(
-        "{}: the engine was built for ISA '{}' but the {} backend uses '{}' on this "
-        "machine; rebuild it here with `qforge build`",
-        file, header.isa, header.backend, here);
-  }
+  QF_RETURN_IF_ERROR(check_isa(header, backend->current_isa(), path));
   return backend;
 }
 
 Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
                                                     const std::filesystem::path& path,
-                                                    std::optional<int> threads) {
+                                                    std::optional<int> threads,
+                                                    std::string* warning) {
   QF_ASSIGN_OR_RETURN(const Backend* backend, backend_for(loaded.header, path));
   BuildOptions options;
   options.precision = loaded.header.precision;
@@ -322,6 +376,14 @@ Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
   // The graph is already optimized; the backend's passes run again and change nothing.
   auto engine = backend->build(std::move(loaded.graph), options);
   if (!engine.ok()) return engine.status().with_context(path.string() + ": ");
+  // The versions are compared after building: only a built engine knows which libraries it
+  // loaded, and a mismatch does not stop it.
+  std::string words = platform_warning(loaded.header, (*engine)->platform(), path);
+  if (warning) {
+    *warning = std::move(words);
+  } else if (!words.empty()) {
+    fmt::print(stderr, "qforge: warning: {}\n", words);
+  }
   return engine;
 }
 

@@ -23,12 +23,20 @@
 //                  u64 model_hash       64-bit FNV-1a of the source model file's bytes
 //                  i32 threads          BuildOptions::threads (0: all cores)
 //                  u32 option count, then per option: str key, str value
-//                                       (build options recorded as text, e.g. "shape:x")
+//                                       (build options recorded as text, e.g. "shape:x";
+//                                       "platform:<fact>" = Engine::platform(), see below)
 //                  u64 payload size, then the payload: the optimized graph as an ONNX ModelProto
 //
 // The body must end exactly at the end of the file. Loading refuses, with kInvalidInput and a
 // one-line message, a file that is truncated, lacks the magic, has another format version,
 // fails its checksum, or was built for another ISA than the backend would use here.
+//
+// The platform: the ISA decides whether an engine may run (for the cuda backend it is the GPU
+// model and compute capability, so an engine built on an H100 is refused on an H200 with both
+// named). Engine::platform() adds facts that only inform, recorded as options
+// "platform:<fact>" (the cuda backend: GPU, compute capability, CUDA driver, CUDA runtime,
+// cuDNN, cuBLASLt versions); when the loaded engine reports another value for one, loading
+// warns and goes on. Old files without these options load as before.
 #pragma once
 
 #include <cstdint>
@@ -75,8 +83,25 @@ uint64_t fnv1a64(std::string_view bytes);
 // Whether `bytes` start with the engine magic (how `run` tells engines from ONNX models).
 bool is_engine_file(std::string_view bytes);
 
-// Backend, precision, ISA and compute from the engine; the caller fills in the rest.
+// Backend, precision, ISA, compute and platform facts from the engine; the caller fills in the
+// rest.
 EngineFileHeader header_for(const Engine& engine);
+
+// The option key prefix of the platform facts, and the facts a header records, in file order.
+inline constexpr std::string_view kPlatformKeyPrefix = "platform:";
+std::vector<std::pair<std::string, std::string>> recorded_platform(const EngineFileHeader& header);
+
+// Whether an engine built for `header.isa` may run where its backend uses `here` ("" means the
+// backend is portable). Refuses another ISA with kInvalidInput naming both; GPU ISAs
+// (gpu_isa.h) are named as GPUs with their compute capabilities. Pure: testable without a GPU.
+Status check_isa(const EngineFileHeader& header, std::string_view here,
+                 const std::filesystem::path& path);
+
+// One line naming every platform fact recorded in `header` whose value differs in `here` (the
+// loaded engine's Engine::platform()); "" when none does. Only a warning: the engine runs.
+std::string platform_warning(const EngineFileHeader& header,
+                             const std::vector<std::pair<std::string, std::string>>& here,
+                             const std::filesystem::path& path);
 
 // The file bytes for `header` and `graph` (normally engine.graph()).
 Result<std::string> serialize_engine(const EngineFileHeader& header, const ir::Graph& graph);
@@ -91,9 +116,11 @@ Result<const Backend*> backend_for(const EngineFileHeader& header,
                                    const std::filesystem::path& path);
 
 // Builds the loaded graph with its backend. The backend re-runs its passes, which must leave an
-// already optimized graph unchanged. `threads` overrides the recorded thread count.
+// already optimized graph unchanged. `threads` overrides the recorded thread count. A platform
+// warning goes to `warning` when given, else to stderr as "qforge: warning: ...".
 Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
                                                     const std::filesystem::path& path,
-                                                    std::optional<int> threads = std::nullopt);
+                                                    std::optional<int> threads = std::nullopt,
+                                                    std::string* warning = nullptr);
 
 }  // namespace qf::runtime

@@ -68,5 +68,54 @@ TEST(BenchCliTest, BadOptionsAreUsageErrors) {
   EXPECT_EQ(r.exit_code, 1) << r.out;
 }
 
+// trtexec's GPU switches are refused on a backend without a device, one line and exit code 1
+// (a usage error: the flags contradict --backend), before anything is timed.
+TEST(BenchCliTest, GpuSwitchesAreRefusedOnTheCpuBackend) {
+  const std::string base = "bench " + model() + " --precisions fp32 --warmup 0 --duration 0 ";
+  auto r = run_qforge(base + "--cuda-graph on");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("qforge: error: --cuda-graph on: the cpu backend has no CUDA graphs; it "
+                       "applies to --backend cuda"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("samples/s"), std::string::npos) << "nothing is timed: " << r.out;
+  r = run_qforge(base + "--cuda-graph off");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  r = run_qforge(base + "--spin-wait");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("--spin-wait: the cpu backend waits for no device"), std::string::npos)
+      << r.out;
+  r = run_qforge(base + "--no-data-transfers");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("--no-data-transfers: the cpu backend keeps no inputs on a device"),
+            std::string::npos)
+      << r.out;
+  r = run_qforge(base + "--cuda-graph maybe");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("--cuda-graph maybe: expected on or off"), std::string::npos) << r.out;
+}
+
+// Without a device the split is n/a, said once, and the JSON has nulls rather than numbers.
+TEST(BenchCliTest, CpuRowsHaveNoLatencySplit) {
+  const fs::path json = fs::temp_directory_path() / "qforge_bench_split_test.json";
+  fs::remove(json);
+  const auto r = run_qforge("bench " + model() +
+                            " --precisions fp32 --warmup 0 --duration 0 --iterations 2 --json " +
+                            json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Latency split (H2D, GPU compute, D2H, enqueue): n/a, the cpu backend "
+                       "does not measure it."),
+            std::string::npos)
+      << r.out;
+  std::ifstream in(json);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  fs::remove(json);
+  const auto& row = j["results"][0];
+  EXPECT_TRUE(row["latency_split_ms"].is_null());
+  EXPECT_TRUE(row["cuda_graph"].is_null());
+  EXPECT_TRUE(row["spin_wait"].is_null());
+  EXPECT_EQ(row["data_transfers"], true);
+}
+
 }  // namespace
 }  // namespace qf

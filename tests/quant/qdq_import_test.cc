@@ -198,11 +198,15 @@ TEST(QdqImport, ExporterOutputFoldsBackToTheFloatGraph) {
   EXPECT_EQ(r.weights_folded, 3);
   // Conv inputs x and r1, the residual Add's inputs c2 and r1, the Gemm's input f.
   EXPECT_EQ(r.activation_pairs, 4);
+  // Plus g, the GlobalAveragePool output only the Flatten reads: Q/DQ propagation gives it f's
+  // grid (Flatten commutes with quantization), so the pooling writes int8 straight away.
   const std::map<std::string, float> expected = {{"x", scales.at("x")},
                                                  {"r1", scales.at("r1")},
                                                  {"c2", scales.at("c2")},
-                                                 {"f", scales.at("f")}};
+                                                 {"f", scales.at("f")},
+                                                 {"g", scales.at("f")}};
   EXPECT_EQ(r.activation_scales, expected);
+  EXPECT_EQ(r.grids_propagated, 1);
   EXPECT_TRUE(r.notes.empty()) << all_notes(r);
   const ir::Node* conv2 = nullptr;
   for (const auto& n : g->nodes()) {
@@ -244,7 +248,7 @@ TEST(QdqImport, CpuEngineFromQdqModelMatchesEngineFromScales) {
     auto g = import(qdq);
     ASSERT_TRUE(g);
     const std::map<std::string, float> carried = fold(*g).activation_scales;
-    ASSERT_EQ(carried.size(), 4u);
+    ASSERT_EQ(carried.size(), 5u);  // 4 Q/DQ pairs and g, propagated through the Flatten
 
     auto direct = qf::testing::run_on(residual_model(false).serialize(), "cpu", Precision::kINT8,
                                       inputs, 0, carried);
@@ -254,7 +258,7 @@ TEST(QdqImport, CpuEngineFromQdqModelMatchesEngineFromScales) {
     EXPECT_EQ(from_qdq->info.int8_scales, carried);
     EXPECT_NE(from_qdq->info.calibration.find("Q/DQ"), std::string::npos)
         << from_qdq->info.calibration;
-    EXPECT_NE(from_qdq->info.calibration.find("4 tensors"), std::string::npos)
+    EXPECT_NE(from_qdq->info.calibration.find("5 tensors"), std::string::npos)
         << from_qdq->info.calibration;
     // The convolutions really run in int8 (s32 accumulation).
     EXPECT_NE(qf::testing::kernel_of(from_qdq->info, "conv1").find("_s32_"), std::string::npos)

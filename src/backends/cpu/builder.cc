@@ -345,7 +345,11 @@ void PlanBuilder::add_kernel(const ir::Node& node, std::string op, std::string i
       {node.name.empty() ? node.label() : node.name, std::move(op), std::move(impl)});
 }
 
-Status PlanBuilder::add_reference(const ir::Node& node) {
+void PlanBuilder::note_last_kernel(std::string note) {
+  if (!plan_->kernels.empty()) plan_->kernels.back().note = std::move(note);
+}
+
+Status PlanBuilder::add_reference(const ir::Node& node, const std::string& why) {
   const ir::OpDef* def = ir::OpRegistry::global().find(node.domain, node.op_type, node.opset);
   if (!def || !def->reference) {
     QF_RETURN_IF_ERROR(ir::check_supported(node));
@@ -382,6 +386,7 @@ Status PlanBuilder::add_reference(const ir::Node& node) {
   }
   plan_->steps.push_back(std::move(s));
   add_kernel(node, node.op_type, "reference_" + node.op_type);
+  if (!why.empty()) note_last_kernel("reference kernel: " + why);
   return {};
 }
 
@@ -459,7 +464,7 @@ Result<std::unique_ptr<Plan>> PlanBuilder::build(const std::vector<Shape>& input
         std::fprintf(stderr, "qforge cpu: %s runs its reference kernel: %s\n", node.label().c_str(),
                      why_not.c_str());
       }
-      QF_RETURN_IF_ERROR(add_reference(node));
+      QF_RETURN_IF_ERROR(add_reference(node, why_not));
     }
     QF_RETURN_IF_ERROR(add_outputs());
     if (scratchpad_bytes_ > 0) {

@@ -108,8 +108,10 @@ class PlanBuilder {
                      const std::string& signature = "");
   void add_kernel(const ir::Node& node, std::string op, std::string impl);
 
-  // Runs `node` with its reference kernel.
-  Status add_reference(const ir::Node& node);
+  // Runs `node` with its reference kernel; `why` says why oneDNN does not (for EngineInfo).
+  Status add_reference(const ir::Node& node, const std::string& why = "");
+  // Attaches an explanation to the kernel added last (KernelInfo::note).
+  void note_last_kernel(std::string note);
 
  private:
   struct ValueInfo {

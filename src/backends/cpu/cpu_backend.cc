@@ -17,6 +17,7 @@
 #include "backends/cpu/isa.h"
 #include "backends/reference/executor.h"
 #include "quant/qdq_import.h"
+#include "quant/qoperator_to_qdq.h"
 #include "runtime/engine.h"
 #include "runtime/input_check.h"
 
@@ -86,6 +87,8 @@ class CpuEngine final : public runtime::Engine {
 
   // Plans for the declared input shapes now, so that building reorders the weights and reports
   // what runs. Symbolic dims are planned at 1; if that fails, planning waits for the first run.
+  void set_notes(std::vector<std::string> notes) { info_.notes = std::move(notes); }
+
   Status prepare() {
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;
@@ -320,8 +323,17 @@ class CpuBackend final : public runtime::Backend {
     // without a scale run in fp32. At other precisions the Q/DQ nodes stay and run as fake
     // quantization (reference kernels), as on the reference backend.
     bool scales_from_graph = false;
+    std::vector<std::string> import_notes;
     if (options.precision == runtime::Precision::kINT8 && quant::has_qdq(*graph)) {
+      // QOperator nodes (QLinearConv, QLinearMatMul) first become the Q/DQ form they stand for.
+      QF_ASSIGN_OR_RETURN(const int qoperator_nodes, quant::qoperator_to_qdq(*graph));
       QF_ASSIGN_OR_RETURN(quant::QdqImport qdq, quant::fold_qdq(*graph));
+      if (qoperator_nodes > 0) {
+        qdq.notes.insert(qdq.notes.begin(),
+                         fmt::format("{} QLinearConv/QLinearMatMul nodes rewritten as "
+                                     "DequantizeLinear -> Conv/MatMul -> QuantizeLinear",
+                                     qoperator_nodes));
+      }
       for (const auto& [name, scale] : qdq.activation_scales) {
         scales[name] = scale;
         effective.activation_types.erase(name);
@@ -337,6 +349,7 @@ class CpuBackend final : public runtime::Backend {
                 : fmt::format(", plus given scales: {}", options.calibration));
       }
       scales_from_graph = true;
+      import_notes = std::move(qdq.notes);
     }
 #if QFORGE_CPU_HAS_OPTIMIZER
     QF_RETURN_IF_ERROR(passes::optimize(*graph));
@@ -359,6 +372,7 @@ class CpuBackend final : public runtime::Backend {
     }
     try {
       auto engine = std::make_unique<CpuEngine>(std::move(graph), effective);
+      engine->set_notes(std::move(import_notes));
       QF_RETURN_IF_ERROR(engine->prepare());
       return std::unique_ptr<runtime::Engine>(std::move(engine));
     } catch (const dnnl::error& e) {

@@ -351,6 +351,23 @@ Status plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const i
   return {};
 }
 
+// Explains, on the kernel just added, why a convolution or matmul of an int8 engine runs in
+// float: users of explicit quantization ask which layers fell back and why.
+void note_if_float_in_int8_engine(PlanBuilder& b, const ComputeSpec& spec, const ir::Value* x,
+                                  bool weights_constant) {
+  if (spec.int8 || b.precision() != runtime::Precision::kINT8) return;
+  if (!b.activation_scale(x)) {
+    b.note_last_kernel(fmt::format(
+        "fp32 in an int8 engine: input '{}' has no int8 scale (no Q/DQ pair in the graph, no "
+        "calibration entry)",
+        x->name));
+  } else if (!weights_constant) {
+    b.note_last_kernel("fp32 in an int8 engine: its second operand is not a constant weight");
+  } else {
+    b.note_last_kernel("fp32 in an int8 engine: its bias does not vary along the output columns");
+  }
+}
+
 // Post-ops of a convolution or matmul: [sum Z] [activation] [requantize to an int8 output].
 dnnl::primitive_attr compute_attr(const ComputeSpec& spec, bool residual,
                                   const std::vector<EltwiseOp>& act, int scale_mask) {
@@ -476,6 +493,7 @@ Result<bool> lower_conv(PlanBuilder& b, const ir::Node& n, std::string* why) {
   b.set_value_buffer(y, dst);
   const std::string sig = compute_signature(fmt::format("conv{}d", rank - 2), spec);
   b.add_kernel(n, fused_pattern("Conv", z != nullptr, act), impl_str(sig, pd.impl_info_str()));
+  note_if_float_in_int8_engine(b, spec, x, true);
   return true;
 }
 
@@ -702,6 +720,7 @@ Result<bool> lower_matmul(PlanBuilder& b, const ir::Node& n, std::string* why) {
   const std::string sig = compute_signature(gemm ? "gemm" : "matmul", spec);
   b.add_kernel(n, fused_pattern(gemm ? "Gemm" : "MatMul", z != nullptr, act),
                impl_str(sig, pd.impl_info_str()));
+  note_if_float_in_int8_engine(b, spec, av, bt != nullptr);
   return true;
 }
 

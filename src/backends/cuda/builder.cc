@@ -139,11 +139,17 @@ Result<int> Builder::request_device(const ir::Value* v, Layout layout, DType typ
   if (host < 0) return internal_error("value '{}' is used before it is computed", v->name);
   const int d = new_arena(plan_->buf(host).dtype, vi.shape, Layout::kPlain);
   const int64_t bytes = plan_->buf(host).bytes;
-  add_step("upload " + v->name, {d}, [host, d, bytes](Plan& p, DeviceContext& c) -> Status {
+  auto upload = [host, d, bytes](Plan& p, DeviceContext& c) -> Status {
     QF_CUDA_RETURN(cudaMemcpyAsync(p.ptr(d), p.buf(host).host.raw(), static_cast<size_t>(bytes),
                                    cudaMemcpyHostToDevice, c.stream));
     return {};
-  });
+  };
+  // A graph input's upload is the H2D phase; a host fallback's result is part of the compute.
+  if (is_graph_input_staging(host)) {
+    add_transfer(/*to_device=*/true, "upload " + v->name, d, upload);
+  } else {
+    add_step("upload " + v->name, {d}, upload);
+  }
   info(v).buffers.push_back(d);
   if (plan_->buf(d).dtype == type && layout == Layout::kPlain) return d;
   if (!is_storage_float(type) || !is_storage_float(plan_->buf(d).dtype)) {
@@ -175,11 +181,17 @@ Result<int> Builder::request_host(const ir::Value* v) {
   QF_ASSIGN_OR_RETURN(const int d, request_device(v, Layout::kPlain, info(v).dtype));
   QF_ASSIGN_OR_RETURN(const int h, new_host(info(v).dtype, info(v).shape));
   const int64_t bytes = plan_->buf(h).bytes;
-  add_step("download " + v->name, {d}, [d, h, bytes](Plan& p, DeviceContext& c) -> Status {
+  auto download = [d, h, bytes](Plan& p, DeviceContext& c) -> Status {
     QF_CUDA_RETURN(cudaMemcpyAsync(p.buf(h).host.raw(), p.ptr(d), static_cast<size_t>(bytes),
                                    cudaMemcpyDeviceToHost, c.stream));
     return {};
-  });
+  };
+  // A graph output's download is the D2H phase; one a host fallback reads is compute.
+  if (adding_outputs_) {
+    add_transfer(/*to_device=*/false, "download " + v->name, d, download);
+  } else {
+    add_step("download " + v->name, {d}, download);
+  }
   info(v).buffers.push_back(h);
   return h;
 }
@@ -195,11 +207,13 @@ Status Builder::infer_concrete(const std::vector<Shape>& shapes, const std::vect
 }
 
 Status Builder::add_outputs() {
+  adding_outputs_ = true;
   for (const ir::Value* v : graph_.outputs) {
     if (!info_.count(v)) return internal_error("graph output '{}' is never computed", v->name);
     QF_ASSIGN_OR_RETURN(const int h, request_host(v));
     plan_->output_buffers.push_back(h);
   }
+  adding_outputs_ = false;
   return {};
 }
 
@@ -275,6 +289,12 @@ Result<std::unique_ptr<Plan>> Builder::build(const std::vector<Shape>& shapes,
   ws.bytes = ws.shape[0];
   ws.first = 0;
   ws.last = std::max(0, step_index() - 1);
+  // The transfers happen before step 0 and after the last step: their device sides live from
+  // the first to one past the last compute step.
+  for (int b : whole_plan_) {
+    Buffer& root = plan_->buf(plan_->root_of(b));
+    root.last = std::max(root.last, step_index());
+  }
   QF_RETURN_IF_ERROR(plan_->finalize());
   return std::move(plan_);
 }

@@ -12,8 +12,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
+#include "backends/cuda/check.h"
+#include "backends/cuda/device_probe.h"
 #include "backends/cuda/plan.h"
 #include "runtime/engine.h"
 #include "runtime/input_check.h"
@@ -29,47 +32,6 @@ namespace qf::cuda {
 namespace {
 
 constexpr size_t kMaxPlans = 8;
-
-struct DeviceProbe {
-  bool ok = false;
-  std::string why;  // when !ok
-  std::string isa;  // "NVIDIA H100 80GB HBM3 (sm_90)"
-  int major = 0;
-};
-
-// Asked once: the first CUDA call initializes the runtime, which is slow and, without a driver,
-// fails the same way every time.
-const DeviceProbe& probe() {
-  static const DeviceProbe p = [] {
-    DeviceProbe r;
-    int count = 0;
-    const cudaError_t e = cudaGetDeviceCount(&count);
-    if (e != cudaSuccess) {
-      r.why = fmt::format("no CUDA device: {} ({})", cudaGetErrorString(e), cudaGetErrorName(e));
-      cudaGetLastError();  // clear the sticky error for later callers
-      return r;
-    }
-    if (count == 0) {
-      r.why = "no CUDA device: the driver reports none";
-      return r;
-    }
-    cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
-      r.why = "no CUDA device: its properties cannot be read";
-      return r;
-    }
-    r.major = prop.major;
-    r.isa = fmt::format("{} (sm_{}{})", prop.name, prop.major, prop.minor);
-    if (prop.major < 8) {
-      r.why = fmt::format("{}: compute capability {}.{} is below 8.0, which this build targets",
-                          prop.name, prop.major, prop.minor);
-      return r;
-    }
-    r.ok = true;
-    return r;
-  }();
-  return p;
-}
 
 std::string compute_words(runtime::Precision p) {
   switch (p) {
@@ -98,6 +60,10 @@ class CudaEngine final : public runtime::Engine {
   ~CudaEngine() override {
     plans_.clear();
     ctx_.weights.clear();
+    for (cudaEvent_t e : ctx_.marks) {
+      if (e) cudaEventDestroy(e);
+    }
+    if (ctx_.done) cudaEventDestroy(ctx_.done);
     if (ctx_.cublaslt) cublasLtDestroy(ctx_.cublaslt);
     if (ctx_.cudnn) cudnnDestroy(ctx_.cudnn);
     if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
@@ -109,6 +75,11 @@ class CudaEngine final : public runtime::Engine {
     if (cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking) != cudaSuccess) {
       return internal_error("CUDA: cannot create a stream");
     }
+    // Created now so that runs allocate nothing; see plan.cc's wait() for the blocking flag.
+    for (cudaEvent_t& e : ctx_.marks) QF_CUDA_RETURN(cudaEventCreate(&e));
+    QF_CUDA_RETURN(
+        cudaEventCreateWithFlags(&ctx_.done, cudaEventBlockingSync | cudaEventDisableTiming));
+    ctx_.cuda_graph = std::getenv("QFORGE_CUDA_NO_GRAPH") == nullptr;
     if (const cudnnStatus_t s = cudnnCreate(&ctx_.cudnn); s != CUDNN_STATUS_SUCCESS) {
       ctx_.cudnn = nullptr;
       return unsupported("cuDNN cannot start: {}", cudnnGetErrorString(s));
@@ -167,13 +138,56 @@ class CudaEngine final : public runtime::Engine {
       }
       QF_ASSIGN_OR_RETURN(plan, plan_for(shapes, dtypes));
     }
+    last_plan_ = plan;
     return plan->run(inputs, ctx_);
+  }
+
+  Status set_run_options(const runtime::RunOptions& options) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (options.cuda_graph) ctx_.cuda_graph = *options.cuda_graph;
+    if (options.spin_wait) ctx_.spin_wait = *options.spin_wait;
+    return {};
+  }
+
+  runtime::RunOptions run_options() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    runtime::RunOptions o;
+    o.cuda_graph = last_plan_ ? last_plan_->replayed_graph() : ctx_.cuda_graph;
+    o.spin_wait = ctx_.spin_wait;
+    return o;
+  }
+
+  Status set_timing_breakdown(bool on) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ctx_.timing = on;
+    return {};
+  }
+
+  std::optional<runtime::RunTiming> last_run_timing() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!ctx_.timing || !last_plan_) return std::nullopt;
+    return ctx_.last_timing;
+  }
+
+  Status run_on_device() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!last_plan_) {
+      return invalid_input("run_on_device: no inputs on the device yet (run the engine first)");
+    }
+    return last_plan_->run_on_device(ctx_);
+  }
+
+  std::vector<std::pair<std::string, std::string>> platform() const override {
+    return probe().facts;
   }
 
  private:
   Result<Plan*> plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
     QF_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, build_plan(*graph_, ctx_, shapes, dtypes));
-    if (plans_.size() >= kMaxPlans) plans_.erase(plans_.begin());
+    if (plans_.size() >= kMaxPlans) {
+      if (last_plan_ == plans_.front().get()) last_plan_ = nullptr;
+      plans_.erase(plans_.begin());
+    }
     plans_.push_back(std::move(plan));
     Plan* p = plans_.back().get();
     if (info_.kernels.empty()) {
@@ -188,7 +202,8 @@ class CudaEngine final : public runtime::Engine {
   DeviceContext ctx_;
   std::vector<std::unique_ptr<Plan>> plans_;
   runtime::EngineInfo info_;
-  std::mutex mutex_;
+  Plan* last_plan_ = nullptr;  // the plan of the most recent run (run_on_device repeats it)
+  mutable std::mutex mutex_;
 };
 
 class CudaBackend final : public runtime::Backend {

@@ -144,6 +144,24 @@ class Builder {
     for (int b : touched) touch(b);
     plan_->steps.push_back({std::move(label), std::move(fn)});
   }
+  // A copy of a graph input to the device (before the compute) or of a graph output to the host
+  // (after it): the phases a run without data transfers skips and the breakdown times apart.
+  // `device` is the buffer on the device side; it stays live for the whole plan (set in build()),
+  // so that a run on the device finds its inputs and nothing overwrites an output before its
+  // download.
+  void add_transfer(bool to_device, std::string label, int device,
+                    std::function<Status(Plan&, DeviceContext&)> fn) {
+    Buffer& root = plan_->buf(plan_->root_of(device));
+    if (to_device) root.first = 0;
+    root.last = std::max(root.last, 0);
+    whole_plan_.push_back(device);
+    (to_device ? plan_->input_steps : plan_->output_steps)
+        .push_back({std::move(label), std::move(fn)});
+  }
+  bool is_graph_input_staging(int b) const {
+    return std::find(plan_->input_buffers.begin(), plan_->input_buffers.end(), b) !=
+           plan_->input_buffers.end();
+  }
   void add_kernel(const ir::Node& node, std::string op, std::string impl) {
     plan_->kernels.push_back(
         {node.name.empty() ? node.label() : node.name, std::move(op), std::move(impl)});
@@ -199,6 +217,8 @@ class Builder {
   std::unique_ptr<Plan> plan_;
   std::unordered_map<const ir::Value*, ValueInfo> info_;
   std::set<const DeviceMemory*> used_weights_;
+  std::vector<int> whole_plan_;  // device sides of the transfers (add_transfer)
+  bool adding_outputs_ = false;  // in add_outputs(): downloads are the D2H phase
 };
 
 }  // namespace qf::cuda

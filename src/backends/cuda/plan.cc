@@ -1,6 +1,6 @@
 // The plan at run time: device and pinned host memory, the placement of the activation arena,
 // and a run (inputs in, the steps enqueued eagerly, profiled, or replayed as one CUDA graph,
-// outputs out). Building a plan is builder.cc's.
+// outputs out, each phase timed with events when asked). Building a plan is builder.cc's.
 #include "backends/cuda/plan.h"
 
 #include <algorithm>
@@ -21,6 +21,46 @@ namespace {
 
 // Device allocations are aligned for every vectorized access cuDNN and cuBLASLt make.
 constexpr int64_t kDeviceAlignment = 256;
+
+Status enqueue(std::vector<Step>& steps, Plan& plan, DeviceContext& ctx) {
+  for (Step& s : steps) {
+    Status st = s.run(plan, ctx);
+    if (!st.ok()) return st.with_context(s.label + ": ");
+  }
+  return {};
+}
+
+// Waits for everything enqueued so far. Spinning polls the `done` event with cudaEventQuery,
+// which never blocks whatever the flags: the thread burns a core but sees the end of the run
+// within a poll's time. Not spinning calls cudaEventSynchronize on the same event, created with
+// cudaEventBlockingSync, so the thread really sleeps until the driver wakes it (trtexec's
+// default; tens of microseconds later). Why not cudaDeviceScheduleSpin: it is a flag of the
+// whole process's context, settable only before the context exists, so it could neither be
+// switched per engine nor after the first engine was built; and cudaStreamSynchronize under the
+// default cudaDeviceScheduleAuto spins or yields by a heuristic (active contexts vs cores), so
+// "blocking" would not reliably block.
+Status wait(DeviceContext& ctx) {
+  QF_CUDA_RETURN(cudaEventRecord(ctx.done, ctx.stream));
+  if (!ctx.spin_wait) {
+    QF_CUDA_RETURN(cudaEventSynchronize(ctx.done));
+    return {};
+  }
+  cudaError_t state = cudaEventQuery(ctx.done);
+  while (state == cudaErrorNotReady) state = cudaEventQuery(ctx.done);
+  if (state != cudaSuccess) {
+    return internal_error("CUDA: waiting for the run failed: {}", cudaGetErrorString(state));
+  }
+  return {};
+}
+
+double elapsed_ms(cudaEvent_t from, cudaEvent_t to, Status& status) {
+  float ms = 0;
+  const cudaError_t e = cudaEventElapsedTime(&ms, from, to);
+  if (e != cudaSuccess && status.ok()) {
+    status = internal_error("CUDA: cudaEventElapsedTime failed: {}", cudaGetErrorString(e));
+  }
+  return ms;
+}
 
 }  // namespace
 
@@ -53,14 +93,6 @@ Result<Tensor> pinned_tensor(DType dtype, const Shape& shape) {
   std::shared_ptr<std::byte[]> storage(static_cast<std::byte*>(p),
                                        [](std::byte* q) { cudaFreeHost(q); });
   return Tensor::view(dtype, shape, std::move(storage));
-}
-
-Status Plan::enqueue_steps(DeviceContext& ctx) {
-  for (Step& s : steps) {
-    Status st = s.run(*this, ctx);
-    if (!st.ok()) return st.with_context(s.label + ": ");
-  }
-  return {};
 }
 
 Plan::~Plan() {
@@ -98,8 +130,8 @@ Plan::~Plan() {
 
 Status Plan::finalize() {
   profile_ = std::getenv("QFORGE_CUDA_PROFILE") != nullptr;
-  try_graph_ = std::getenv("QFORGE_CUDA_NO_GRAPH") == nullptr &&
-               std::none_of(steps.begin(), steps.end(), [](const Step& s) { return s.host; });
+  graph_capturable_ =
+      !profile_ && std::none_of(steps.begin(), steps.end(), [](const Step& s) { return s.host; });
   std::vector<runtime::ArenaRequest> requests;
   std::vector<size_t> roots;
   for (size_t i = 0; i < buffers.size(); ++i) {
@@ -122,17 +154,13 @@ Status Plan::finalize() {
   return {};
 }
 
-Result<std::vector<Tensor>> Plan::run(const std::vector<Tensor>& inputs, DeviceContext& ctx) {
-  for (size_t i = 0; i < input_buffers.size(); ++i) {
-    Tensor& staging = buf(input_buffers[i]).host;
-    std::memcpy(staging.raw(), inputs[i].raw(), staging.nbytes());
-  }
-  if (!profile_ && try_graph_ && !graph_exec_) {
+Status Plan::enqueue_compute(DeviceContext& ctx) {
+  if (ctx.cuda_graph && graph_capturable_ && !capture_tried_) {
     // Capture once; anything that refuses capture leaves the plan on eager launches.
-    try_graph_ = false;
+    capture_tried_ = true;
     cudaGraph_t graph = nullptr;
     if (cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
-      const Status st = enqueue_steps(ctx);
+      const Status st = enqueue(steps, *this, ctx);
       const cudaError_t end = cudaStreamEndCapture(ctx.stream, &graph);
       if (st.ok() && end == cudaSuccess && graph &&
           cudaGraphInstantiate(&graph_exec_, graph, 0) != cudaSuccess) {
@@ -142,23 +170,60 @@ Result<std::vector<Tensor>> Plan::run(const std::vector<Tensor>& inputs, DeviceC
     }
     cudaGetLastError();  // a refused capture is not an error of this run
   }
-  if (graph_exec_) {
+  replayed_graph_ = ctx.cuda_graph && graph_exec_ != nullptr;
+  if (replayed_graph_) {
     QF_CUDA_RETURN(cudaGraphLaunch(graph_exec_, ctx.stream));
-  } else if (!profile_) {
-    QF_RETURN_IF_ERROR(enqueue_steps(ctx));
-  } else {
-    using clock = std::chrono::steady_clock;
-    step_seconds_.resize(steps.size(), 0.0);
-    ++profiled_runs_;
-    for (size_t i = 0; i < steps.size(); ++i) {
-      const clock::time_point start = clock::now();
-      Status st = steps[i].run(*this, ctx);
-      if (!st.ok()) return st.with_context(steps[i].label + ": ");
-      QF_CUDA_RETURN(cudaStreamSynchronize(ctx.stream));
-      step_seconds_[i] += std::chrono::duration<double>(clock::now() - start).count();
-    }
+    return {};
   }
-  QF_CUDA_RETURN(cudaStreamSynchronize(ctx.stream));
+  if (!profile_) return enqueue(steps, *this, ctx);
+  using clock = std::chrono::steady_clock;
+  step_seconds_.resize(steps.size(), 0.0);
+  ++profiled_runs_;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const clock::time_point start = clock::now();
+    Status st = steps[i].run(*this, ctx);
+    if (!st.ok()) return st.with_context(steps[i].label + ": ");
+    QF_CUDA_RETURN(cudaStreamSynchronize(ctx.stream));
+    step_seconds_[i] += std::chrono::duration<double>(clock::now() - start).count();
+  }
+  return {};
+}
+
+Status Plan::execute(DeviceContext& ctx, bool transfers) {
+  using clock = std::chrono::steady_clock;
+  const bool timed = ctx.timing;
+  if (timed && transfers) QF_CUDA_RETURN(cudaEventRecord(ctx.marks[0], ctx.stream));
+  if (transfers) QF_RETURN_IF_ERROR(enqueue(input_steps, *this, ctx));
+  if (timed) QF_CUDA_RETURN(cudaEventRecord(ctx.marks[1], ctx.stream));
+  // The enqueue time is the host's cost of handing over the compute (trtexec's enqueue of the
+  // inference, not of the copies); with host fallbacks it includes running them.
+  const clock::time_point enqueue_start = clock::now();
+  QF_RETURN_IF_ERROR(enqueue_compute(ctx));
+  const clock::time_point enqueue_end = clock::now();
+  if (timed) QF_CUDA_RETURN(cudaEventRecord(ctx.marks[2], ctx.stream));
+  if (transfers) QF_RETURN_IF_ERROR(enqueue(output_steps, *this, ctx));
+  if (timed && transfers) QF_CUDA_RETURN(cudaEventRecord(ctx.marks[3], ctx.stream));
+  QF_RETURN_IF_ERROR(wait(ctx));
+  if (!timed) return {};
+  Status status;
+  runtime::RunTiming& t = ctx.last_timing;
+  t.compute_ms = elapsed_ms(ctx.marks[1], ctx.marks[2], status);
+  t.h2d_ms.reset();
+  t.d2h_ms.reset();
+  if (transfers) {
+    t.h2d_ms = elapsed_ms(ctx.marks[0], ctx.marks[1], status);
+    t.d2h_ms = elapsed_ms(ctx.marks[2], ctx.marks[3], status);
+  }
+  t.enqueue_ms = std::chrono::duration<double, std::milli>(enqueue_end - enqueue_start).count();
+  return status;
+}
+
+Result<std::vector<Tensor>> Plan::run(const std::vector<Tensor>& inputs, DeviceContext& ctx) {
+  for (size_t i = 0; i < input_buffers.size(); ++i) {
+    Tensor& staging = buf(input_buffers[i]).host;
+    std::memcpy(staging.raw(), inputs[i].raw(), staging.nbytes());
+  }
+  QF_RETURN_IF_ERROR(execute(ctx, /*transfers=*/true));
   std::vector<Tensor> results;
   for (int b : output_buffers) {
     const Tensor& h = buf(b).host;
@@ -167,6 +232,10 @@ Result<std::vector<Tensor>> Plan::run(const std::vector<Tensor>& inputs, DeviceC
     results.push_back(std::move(out));
   }
   return results;
+}
+
+Status Plan::run_on_device(DeviceContext& ctx) {
+  return execute(ctx, /*transfers=*/false);
 }
 
 }  // namespace qf::cuda

@@ -9,6 +9,12 @@
 // order on one stream; host steps synchronize first. Everything is allocated and every cuDNN /
 // cuBLASLt algorithm chosen when the plan is built; a run only copies inputs in, enqueues the
 // steps and copies outputs out.
+//
+// The steps come in three phases, as trtexec times them: the graph inputs' uploads (H2D), the
+// compute (every kernel, conversion and host fallback with its own copies), and the graph
+// outputs' downloads (D2H). Only the compute is captured as a CUDA graph; a run without data
+// transfers (Engine::run_on_device) enqueues the compute alone, on the inputs the last upload
+// left on the device, which is why uploaded inputs keep their arena slice for the whole plan.
 #pragma once
 
 #include <cublasLt.h>
@@ -27,6 +33,7 @@
 #include "qforge/status.h"
 #include "qforge/tensor.h"
 #include "runtime/engine.h"
+#include "runtime/run_timing.h"
 
 namespace qf::cuda {
 
@@ -56,6 +63,15 @@ struct DeviceContext {
   // Weights converted and uploaded once, shared by every plan: (value, layout, type, variant).
   std::map<std::tuple<const ir::Value*, Layout, DType, std::string>, std::shared_ptr<DeviceMemory>>
       weights;
+  // Run-time settings (Engine::set_run_options), read by every plan at each run.
+  bool cuda_graph = true;  // replay the compute as a CUDA graph where the plan allows it
+  bool spin_wait = false;  // busy-wait for the end of a run instead of blocking (see wait())
+  bool timing = false;     // record the RunTiming of each run (Engine::set_timing_breakdown)
+  // Created once with the stream: `marks` bracket the three phases for the timing breakdown,
+  // `done` is what a run waits on (blocking-sync, so that not spinning really blocks).
+  cudaEvent_t marks[4] = {};
+  cudaEvent_t done = nullptr;
+  runtime::RunTiming last_timing;
 };
 
 struct Buffer {
@@ -88,7 +104,9 @@ class Plan {
  public:
   std::vector<Shape> input_shapes;
   std::vector<Buffer> buffers;
-  std::vector<Step> steps;
+  std::vector<Step> input_steps;    // H2D: the graph inputs' uploads, before the compute
+  std::vector<Step> steps;          // the compute
+  std::vector<Step> output_steps;   // D2H: the graph outputs' downloads, after the compute
   std::vector<int> input_buffers;   // host (pinned) buffer of each graph input
   std::vector<int> output_buffers;  // host buffer holding each graph output after a run
   std::vector<runtime::KernelInfo> kernels;
@@ -113,15 +131,26 @@ class Plan {
   // Places the arena (liveness-based) and resolves every device address.
   Status finalize();
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs, DeviceContext& ctx);
+  // The compute alone, on the inputs the previous run() uploaded; outputs stay on the device.
+  // Allocates nothing.
+  Status run_on_device(DeviceContext& ctx);
+  // Whether the most recent run replayed the compute as a CUDA graph.
+  bool replayed_graph() const { return replayed_graph_; }
 
  private:
   std::shared_ptr<DeviceMemory> arena_;
   // QFORGE_CUDA_PROFILE: wall time of each step (synchronized after it) summed over runs.
   bool profile_ = false;
-  // Plans without host steps replay as one CUDA graph (captured at the first run): one launch
-  // instead of one per kernel. QFORGE_CUDA_NO_GRAPH turns it off; a failed capture, too.
-  Status enqueue_steps(DeviceContext& ctx);
-  bool try_graph_ = false;
+  // Enqueues the phases (the transfers only when asked), waits for the end and times the phases.
+  Status execute(DeviceContext& ctx, bool transfers);
+  Status enqueue_compute(DeviceContext& ctx);
+  // Plans without host steps replay their compute as one CUDA graph: one launch instead of one
+  // per kernel. It is captured at the first run with ctx.cuda_graph on (the bench's untimed
+  // first query), never retried after a refused capture; ctx.cuda_graph off (--cuda-graph off,
+  // QFORGE_CUDA_NO_GRAPH) enqueues the steps one by one.
+  bool graph_capturable_ = false;
+  bool capture_tried_ = false;
+  bool replayed_graph_ = false;
   cudaGraphExec_t graph_exec_ = nullptr;
   std::vector<double> step_seconds_;
   int profiled_runs_ = 0;
