@@ -12,6 +12,8 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
+#include <string_view>
 
 #include "backends/cpu/builder.h"
 #include "backends/cpu/isa.h"
@@ -42,8 +44,35 @@ std::string compute_words(runtime::Precision p) {
     case runtime::Precision::kINT8:
       return "int8 (oneDNN: u8/s8 activations with per-tensor scales, s8 weights with "
              "per-output-channel scales, s32 accumulation; fp32 for ops without int8 kernels)";
+    case runtime::Precision::kFP16:
+      return "fp16 weights with fp32 arithmetic, NOT accelerated: oneDNN 2.6 has no fp16 kernels "
+             "on CPUs, so the weights of Conv/Gemm/MatMul are rounded to fp16 (the accuracy of "
+             "fp16 weights) and everything runs at fp32 speed; use bf16 for speed";
     default:
       return "fp32 (oneDNN kernels, denormals flushed to zero)";
+  }
+}
+
+// FP16 on this backend: oneDNN 2.6 has no fp16 arithmetic on CPUs (not even with AVX512-FP16),
+// so an fp16 engine stores what TensorRT's fp16 mode stores in fp16 where it matters most for
+// accuracy, the weights and biases of Conv/ConvTranspose/Gemm/MatMul (after batch norm folding,
+// as TensorRT converts the folded weights), rounded to nearest even, and computes in fp32.
+// Activations stay fp32. EngineInfo::compute says so: it is an accuracy model, not a speed-up.
+void round_weights_to_fp16(ir::Graph& graph) {
+  static const std::set<std::string_view> kWeighted = {
+      "Conv", "ConvTranspose", "Gemm", "MatMul", "FusedConv", "FusedGemm", "FusedMatMul"};
+  std::set<ir::Value*> done;
+  for (const auto& n : graph.nodes()) {
+    if (!kWeighted.count(n->op_type)) continue;
+    for (size_t i = 1; i < n->inputs.size() && i <= 2; ++i) {
+      ir::Value* w = n->inputs[i];
+      if (!w || !w->is_constant() || w->constant.dtype() != DType::kF32 || !done.insert(w).second) {
+        continue;
+      }
+      Tensor rounded = w->constant.clone();
+      for (float& v : rounded.span<float>()) v = f16_to_f32(f32_to_f16(v));
+      w->constant = std::move(rounded);
+    }
   }
 }
 
@@ -298,7 +327,7 @@ class CpuBackend final : public runtime::Backend {
       case runtime::Precision::kBF16:
         return bf16_unavailable_reason();
       case runtime::Precision::kFP16:
-        return "oneDNN 2.6 has no fp16 compute kernels on CPUs; use bf16 (or fp32)";
+        return "";  // fp16 weights, fp32 arithmetic: see round_weights_to_fp16
       case runtime::Precision::kTF32:
         return "tf32 is a GPU (tensor core) format; use fp32 or bf16 on the CPU";
       case runtime::Precision::kINT8:
@@ -354,6 +383,7 @@ class CpuBackend final : public runtime::Backend {
 #if QFORGE_CPU_HAS_OPTIMIZER
     QF_RETURN_IF_ERROR(passes::optimize(*graph));
 #endif
+    if (options.precision == runtime::Precision::kFP16) round_weights_to_fp16(*graph);
     if (options.precision == runtime::Precision::kINT8 && scales.empty() && !scales_from_graph) {
       std::fprintf(stderr,
                    "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "

@@ -2,10 +2,10 @@
 // to be awkward (channels not a multiple of 16, odd spatial sizes, stride 2, groups, depthwise,
 // 1x1, asymmetric padding) plus seeded random ones, in fp32 (1e-4) and, where the CPU has native
 // bf16, bf16 (2e-2). Each case also checks that the node really ran in oneDNN.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <fmt/format.h>
-
+#include <cstring>
 #include <functional>
 #include <random>
 
@@ -699,18 +699,55 @@ TEST(CpuOpsTest, UnsupportedPrecisionsAreRefusedWithAReason) {
   QF_REQUIRE_CPU_BACKEND();
   const runtime::Backend* cpu = testing::cpu_backend();
   EXPECT_TRUE(cpu->supports(Precision::kFP32));
-  EXPECT_FALSE(cpu->supports(Precision::kFP16));
+  EXPECT_FALSE(cpu->supports(Precision::kTF32));
   ModelBuilder b(17);
   b.input("x", TensorProto::FLOAT, {1, 4});
   b.node("Relu", {"x"}, {"y"});
   testing::untyped_output(b, "y");
   auto m = testing::import(b);
   ASSERT_TRUE(m.ok());
-  auto e = cpu->build(std::move(m->graph), runtime::BuildOptions{Precision::kFP16, 0});
+  auto e = cpu->build(std::move(m->graph), runtime::BuildOptions{Precision::kTF32, 0});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(e.status().message().find("no fp16 compute"), std::string::npos)
-      << e.status().message();
+  EXPECT_NE(e.status().message().find("GPU"), std::string::npos) << e.status().message();
+}
+
+// FP16 on the CPU is fp16 weights with fp32 arithmetic (oneDNN 2.6 has no fp16 kernels): the
+// engine equals an fp32 engine of the same model with its weights rounded to fp16, and says that
+// it is not accelerated.
+TEST(CpuOpsTest, Fp16IsFp16WeightsWithFp32ArithmeticAndSaysSo) {
+  QF_REQUIRE_CPU_BACKEND();
+  const runtime::Backend* cpu = testing::cpu_backend();
+  ASSERT_TRUE(cpu->supports(Precision::kFP16));
+  ModelBuilder b = conv_model({1, 5, 9, 9, 8, 3, 3}, 61);
+  const std::vector<Tensor> inputs = {testing::random_tensor({1, 5, 9, 9}, 62)};
+  auto fp16 = testing::run_on(b.serialize(), "cpu", Precision::kFP16, inputs);
+  ASSERT_TRUE(fp16.ok()) << fp16.status().message();
+  EXPECT_NE(fp16->info.compute.find("NOT accelerated"), std::string::npos) << fp16->info.compute;
+
+  // The same model with every weight and bias initializer rounded through fp16 by hand.
+  ModelBuilder rounded = b;
+  for (auto& init : *rounded.proto().mutable_graph()->mutable_initializer()) {
+    for (float& v : *init.mutable_float_data()) v = f16_to_f32(f32_to_f16(v));
+    if (!init.raw_data().empty()) {
+      std::string raw = init.raw_data();
+      for (size_t i = 0; i + 4 <= raw.size(); i += 4) {
+        float v;
+        std::memcpy(&v, raw.data() + i, 4);
+        v = f16_to_f32(f32_to_f16(v));
+        std::memcpy(raw.data() + i, &v, 4);
+      }
+      init.set_raw_data(raw);
+    }
+  }
+  auto fp32 = testing::run_on(rounded.serialize(), "cpu", Precision::kFP32, inputs);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  EXPECT_LE(testing::relative_error(fp16->outputs[0], fp32->outputs[0]), 1e-6);
+  auto unrounded = testing::run_on(b.serialize(), "cpu", Precision::kFP32, inputs);
+  ASSERT_TRUE(unrounded.ok());
+  EXPECT_GT(testing::relative_error(fp16->outputs[0], unrounded->outputs[0]), 0.0)
+      << "the weights were rounded";
+  EXPECT_LE(testing::relative_error(fp16->outputs[0], unrounded->outputs[0]), 2e-3);
 }
 
 TEST(CpuOpsTest, DynamicBatchPlansEachBatchSizeAndMatchesReference) {
