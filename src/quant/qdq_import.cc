@@ -245,7 +245,7 @@ struct Plan {
   std::vector<ActivationFold> activations;
   std::vector<WeightFold> weights;
   std::map<std::string, float> scales;
-  std::map<std::string, DType> types;
+  std::map<std::string, runtime::QuantGrid> grids;
   std::unordered_map<const ir::Node*, std::string> kept_reason;  // why a Q/DQ node stays
 };
 
@@ -342,27 +342,22 @@ class Planner {
           q.label(), x->name, s);
     }
     const int64_t zp = qp->zero_at(0);
+    // The symmetric int8 scale whose range [-127, 127] * scale covers the graph's real range
+    // [(qmin - zp) * s, (qmax - zp) * s] (for uint8 with zero point 0: 2s, so that u8 storage,
+    // which uses half the symmetric scale, is s exactly). Tensors with a grid are stored on the
+    // grid; the symmetric scale is what code that only needs "a scale" sees.
+    const int64_t qmin = qtype == DType::kI8 ? -128 : 0;
+    const int64_t qmax = qtype == DType::kI8 ? 127 : 255;
+    const int64_t steps = std::max(zp - qmin, qmax - zp);
     float scale = s;
-    if (zp == 0) {
-      // uint8 is stored as uint8 with the graph's scale: u8 storage uses half the symmetric
-      // scale, and 2s / 2 == s exactly. int8 keeps s as its symmetric scale; the backend may
-      // store a tensor it knows is non-negative as u8 with s / 2, a finer grid that holds every
-      // value of the graph's (q * s == 2q * (s / 2)): the same choice as for calibrated scales,
-      // so a model from `qforge quantize` builds the engine its calibration would.
-      if (qtype == DType::kU8) scale = 2.f * s;
-    } else {
-      // The symmetric int8 scale whose range [-127, 127] * scale covers the graph's real range
-      // [(qmin - zp) * s, (qmax - zp) * s]: values the graph represents keep being representable;
-      // the grid is coarser or finer by the ratio, so numerics differ slightly.
-      const int64_t qmin = qtype == DType::kI8 ? -128 : 0;
-      const int64_t qmax = qtype == DType::kI8 ? 127 : 255;
-      const int64_t steps = std::max(zp - qmin, qmax - zp);
+    if (qtype == DType::kU8 && zp == 0) {
+      scale = 2.f * s;
+    } else if (zp != 0) {
       scale = static_cast<float>(steps) * s / 127.f;
-      notes.add("asymmetric activation quantization converted",
-                fmt::format("tensor '{}': {} with zero point {} (scale {:g}) converted to the "
-                            "symmetric int8 scale {:g} covering the same range; numerics differ "
-                            "slightly from the graph",
-                            x->name, qtype == DType::kU8 ? "uint8" : "int8", zp, s, scale));
+    }
+    std::optional<runtime::QuantGrid> grid;
+    if (qtype == DType::kU8 || zp != 0) {
+      grid = runtime::QuantGrid{qtype, s, static_cast<int32_t>(zp)};
     }
     if (auto it = plan_.scales.find(x->name); it != plan_.scales.end() && it->second != scale) {
       notes.add("tensors quantized with two scales",
@@ -371,16 +366,16 @@ class Planner {
                             x->name, it->second, scale, q.label()));
       return keep_all("its tensor already has another scale");
     }
-    if (auto it = plan_.types.find(x->name);
-        it != plan_.types.end() && (zp != 0 || it->second != qtype)) {
+    if (auto it = plan_.grids.find(x->name);
+        it != plan_.grids.end() && (!grid || !(it->second == *grid))) {
       notes.add("tensors quantized with two scales",
-                fmt::format("tensor '{}' is quantized to two types; the second Q/DQ ({}) is kept "
+                fmt::format("tensor '{}' is quantized on two grids; the second Q/DQ ({}) is kept "
                             "as fake quantization",
                             x->name, q.label()));
-      return keep_all("its tensor already has another type");
+      return keep_all("its tensor already has another grid");
     }
     plan_.scales[x->name] = scale;
-    if (zp == 0 && qtype == DType::kU8) plan_.types[x->name] = qtype;
+    if (grid) plan_.grids[x->name] = *grid;
     plan_.activations.push_back({&q, std::move(dqs), x, scale});
     return {};
   }
@@ -477,8 +472,8 @@ void splice_noop_casts(ir::Graph& graph) {
 // so TensorRT moves Q/DQ across them. Averages, padding and arithmetic are not on the list.
 bool passes_grid_through(const ir::Node& n) {
   static const std::set<std::string_view> kOps = {
-      "MaxPool", "GlobalMaxPool", "Reshape", "Flatten", "Transpose", "Squeeze",
-      "Unsqueeze", "Identity", "Slice", "Gather", "SpaceToDepth", "DepthToSpace"};
+      "MaxPool",   "GlobalMaxPool", "Reshape", "Flatten", "Transpose",    "Squeeze",
+      "Unsqueeze", "Identity",      "Slice",   "Gather",  "SpaceToDepth", "DepthToSpace"};
   return (n.domain.empty() || n.domain == "ai.onnx") && kOps.count(n.op_type) != 0;
 }
 
@@ -491,18 +486,18 @@ std::set<std::string> propagate_grids(const ir::Graph& graph, QdqImport& r) {
   std::set<std::string> got;
   auto copy_grid = [&](const ir::Value* from, const ir::Value* to) {
     r.activation_scales[to->name] = r.activation_scales.at(from->name);
-    if (auto t = r.activation_types.find(from->name); t != r.activation_types.end()) {
-      r.activation_types[to->name] = t->second;
+    if (auto g = r.activation_grids.find(from->name); g != r.activation_grids.end()) {
+      r.activation_grids[to->name] = g->second;
     }
     got.insert(to->name);
   };
   auto has = [&](const ir::Value* v) { return v && r.activation_scales.count(v->name) != 0; };
   auto same_grid = [&](const ir::Value* a, const ir::Value* b) {
-    const auto ta = r.activation_types.find(a->name);
-    const auto tb = r.activation_types.find(b->name);
-    const bool a_typed = ta != r.activation_types.end(), b_typed = tb != r.activation_types.end();
-    return r.activation_scales.at(a->name) == r.activation_scales.at(b->name) &&
-           a_typed == b_typed && (!a_typed || ta->second == tb->second);
+    const auto ga = r.activation_grids.find(a->name);
+    const auto gb = r.activation_grids.find(b->name);
+    const bool a_grid = ga != r.activation_grids.end(), b_grid = gb != r.activation_grids.end();
+    return r.activation_scales.at(a->name) == r.activation_scales.at(b->name) && a_grid == b_grid &&
+           (!a_grid || ga->second == gb->second);
   };
   for (const auto& n : graph.nodes()) {  // forward, in topological order
     if (!n->has_output(0) || has(n->outputs[0]) || n->outputs[0]->dtype != DType::kF32) continue;
@@ -544,7 +539,7 @@ Result<QdqImport> fold_qdq(ir::Graph& graph) {
   // Nothing below fails for a valid graph.
   QdqImport result;
   result.activation_scales = plan.scales;
-  result.activation_types = plan.types;
+  result.activation_grids = plan.grids;
   // Weights first: removing what computed them only reaches constant nodes, never an activation
   // pair; the pairs' parameters are removed afterwards.
   std::unordered_set<const ir::Node*> removed;

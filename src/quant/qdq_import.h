@@ -13,11 +13,11 @@
 //   counted in a note, never silently.
 // - Activations: QuantizeLinear(X, s, zp) whose output only feeds DequantizeLinear nodes with the
 //   same scale and zero point (per tensor, int8/uint8, float32 X) is removed with those readers,
-//   which now read X. With zero point 0, X keeps the graph's scale exactly: uint8 is stored as
-//   u8 on the graph's grid; int8 is s8 on it, or u8 with half the scale (a finer grid holding
-//   every value of the graph's) where the backend knows X is non-negative, as for calibrated
-//   scales. With another zero point, X gets the symmetric int8 scale covering the same real
-//   range (a note says so: the grid differs).
+//   which now read X. X keeps the graph's grid exactly: uint8 (any zero point) and int8 with a
+//   zero point are stored on it (activation_grids); int8 with zero point 0 keeps its scale as
+//   its symmetric scale, stored as s8 on the graph's grid or, where the backend knows X is
+//   non-negative, as u8 with half the scale (a finer grid holding every value of the graph's),
+//   as for calibrated scales.
 // - Propagation: a tensor that an element-selecting op (MaxPool, Reshape, Flatten, Transpose,
 //   Squeeze/Unsqueeze, Slice, Gather, and Concat of equal grids) computes from a quantized
 //   tensor gets that tensor's grid, and a float tensor read only by such an op whose output is
@@ -39,6 +39,7 @@
 
 #include "ir/graph.h"
 #include "qforge/status.h"
+#include "runtime/engine.h"
 
 namespace qf::quant {
 
@@ -46,10 +47,11 @@ struct QdqImport {
   // Tensor name -> symmetric int8 scale (real = scale * q, q in [-127, 127]), as
   // runtime::BuildOptions::activation_scales wants them.
   std::map<std::string, float> activation_scales;
-  // Tensors the graph quantizes to uint8 with zero point 0 (kU8), as
-  // runtime::BuildOptions::activation_types wants them: their scale above is twice the graph's,
-  // and the engine stores them as u8 on the graph's grid exactly.
-  std::map<std::string, DType> activation_types;
+  // Tensors the engine must store on exactly the graph's grid, as
+  // runtime::BuildOptions::activation_grids wants them: uint8 (any zero point) and int8 with a
+  // zero point other than 0. Their entry in activation_scales is the symmetric scale covering
+  // the same range (twice the graph's scale for uint8 with zero point 0).
+  std::map<std::string, runtime::QuantGrid> activation_grids;
   int activation_pairs = 0;  // QuantizeLinear nodes removed together with their DQ readers
   int weights_folded = 0;    // DequantizeLinear nodes of constants replaced by float constants
   int grids_propagated = 0;  // tensors that got a grid through MaxPool, Reshape, ... (Q/DQ

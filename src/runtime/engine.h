@@ -25,6 +25,17 @@ enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
 std::string_view precision_name(Precision p);  // "fp32", "tf32", "fp16", "bf16", "int8"
 Result<Precision> parse_precision(std::string_view name);
 
+// An 8-bit quantization grid: real = scale * (q - zero_point), q of `type` (kU8 or kI8).
+struct QuantGrid {
+  DType type = DType::kI8;
+  float scale = 1.f;
+  int32_t zero_point = 0;
+  // Spelled out rather than defaulted: CUDA sources include this header as C++17.
+  bool operator==(const QuantGrid& o) const {
+    return type == o.type && scale == o.scale && zero_point == o.zero_point;
+  }
+};
+
 struct KernelInfo {
   std::string node;  // the (first) source node the kernel implements
   std::string op;    // op type, or the fused pattern ("Conv+Relu")
@@ -44,8 +55,8 @@ struct EngineInfo {
   // INT8: the activation scales the engine was built with and where they came from ("entropy
   // calibration on 1000 samples", "synthetic"), so an engine file can carry them.
   std::map<std::string, float> int8_scales;
-  // INT8: tensors whose storage type a Q/DQ graph fixed (BuildOptions::activation_types).
-  std::map<std::string, DType> int8_types;
+  // INT8: tensors stored on a grid a Q/DQ graph fixed (BuildOptions::activation_grids).
+  std::map<std::string, QuantGrid> int8_grids;
   std::string calibration;
   std::vector<KernelInfo> kernels;
   // What the build decided that changes numerics or speed, one line each (the Q/DQ import's
@@ -113,11 +124,11 @@ struct BuildOptions {
   // INT8: per-tensor activation scales by value name (real = scale * q, q in [-127, 127], as in
   // a TensorRT calibration cache). Empty: a backend may calibrate synthetically, loudly.
   std::map<std::string, float> activation_scales = {};
-  // INT8 from a Q/DQ graph (quant/qdq_import.h): tensors stored in the given type (kU8 or kI8)
-  // instead of one the backend chooses by their sign. The importer fixes uint8 with zero point
-  // 0, whose scale above is twice the graph's (u8 storage uses half the symmetric scale; both
-  // factors are exact in binary floating point): the engine quantizes them on the graph's grid.
-  std::map<std::string, DType> activation_types = {};
+  // INT8 from a Q/DQ graph (quant/qdq_import.h): tensors stored on exactly the graph's grid,
+  // real = scale * (q - zero_point) with q of `type`, instead of one the backend chooses. Such a
+  // tensor also has an entry in activation_scales (the symmetric scale covering its range), so
+  // code that only asks "has a scale" keeps working.
+  std::map<std::string, QuantGrid> activation_grids = {};
   // Where the scales came from, in words, for EngineInfo::compute and reports.
   std::string calibration = {};
 };

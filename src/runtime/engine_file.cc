@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string_view>
 
 #include "core/file_util.h"
 #include "onnx/exporter.h"
@@ -20,7 +23,8 @@ namespace {
 
 // Build options that carry INT8 calibration: "int8_scale:<tensor>" = float bits in hex.
 constexpr std::string_view kScaleKeyPrefix = "int8_scale:";
-constexpr std::string_view kTypeKeyPrefix = "int8_type:";
+// "int8_grid:<tensor>" = "u8 3c010204 128": type, scale bits, zero point.
+constexpr std::string_view kGridKeyPrefix = "int8_grid:";
 constexpr std::string_view kCalibrationKey = "calibration";
 
 constexpr size_t kVersionOffset = 8;
@@ -167,6 +171,35 @@ bool is_engine_file(std::string_view bytes) {
   return bytes.starts_with(kEngineMagic);
 }
 
+namespace {
+
+// "u8 3c010204 128" -> a grid; nullopt for anything else (a corrupted file).
+std::optional<QuantGrid> parse_grid(std::string_view text) {
+  const size_t a = text.find(' ');
+  const size_t b = a == std::string_view::npos ? a : text.find(' ', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  const std::string_view type = text.substr(0, a), bits = text.substr(a + 1, b - a - 1),
+                         zero = text.substr(b + 1);
+  QuantGrid g;
+  if (type != "u8" && type != "s8") return std::nullopt;
+  g.type = type == "u8" ? DType::kU8 : DType::kI8;
+  uint32_t scale_bits = 0;
+  auto r1 = std::from_chars(bits.data(), bits.data() + bits.size(), scale_bits, 16);
+  auto r2 = std::from_chars(zero.data(), zero.data() + zero.size(), g.zero_point);
+  if (bits.size() != 8 || r1.ec != std::errc() || r1.ptr != bits.data() + bits.size() ||
+      r2.ec != std::errc() || r2.ptr != zero.data() + zero.size()) {
+    return std::nullopt;
+  }
+  g.scale = std::bit_cast<float>(scale_bits);
+  const int32_t lo = g.type == DType::kU8 ? 0 : -128, hi = g.type == DType::kU8 ? 255 : 127;
+  if (!std::isfinite(g.scale) || g.scale <= 0 || g.zero_point < lo || g.zero_point > hi) {
+    return std::nullopt;
+  }
+  return g;
+}
+
+}  // namespace
+
 EngineFileHeader header_for(const Engine& engine) {
   const EngineInfo& info = engine.info();
   EngineFileHeader h;
@@ -180,8 +213,10 @@ EngineFileHeader header_for(const Engine& engine) {
     h.options.emplace_back(std::string(kScaleKeyPrefix) + name,
                            fmt::format("{:08x}", std::bit_cast<uint32_t>(scale)));
   }
-  for (const auto& [name, type] : info.int8_types) {
-    h.options.emplace_back(std::string(kTypeKeyPrefix) + name, std::string(dtype_tag(type)));
+  for (const auto& [name, grid] : info.int8_grids) {
+    h.options.emplace_back(std::string(kGridKeyPrefix) + name,
+                           fmt::format("{} {:08x} {}", dtype_tag(grid.type),
+                                       std::bit_cast<uint32_t>(grid.scale), grid.zero_point));
   }
   for (const auto& [fact, value] : engine.platform()) {
     h.options.emplace_back(std::string(kPlatformKeyPrefix) + fact, value);
@@ -355,13 +390,15 @@ Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
   options.threads = threads.value_or(loaded.header.threads);
   for (const auto& [key, value] : loaded.header.options) {
     if (key == kCalibrationKey) options.calibration = value;
-    if (key.starts_with(kTypeKeyPrefix)) {
-      const std::string name = key.substr(kTypeKeyPrefix.size());
-      if (value != "u8" && value != "s8") {
-        return corrupted(path.string(),
-                         fmt::format("int8 type '{}' of '{}' is neither u8 nor s8", value, name));
+    if (key.starts_with(kGridKeyPrefix)) {
+      const std::string name = key.substr(kGridKeyPrefix.size());
+      std::optional<QuantGrid> grid = parse_grid(value);
+      if (!grid) {
+        return corrupted(
+            path.string(),
+            fmt::format("int8 grid '{}' of '{}' is not 'u8|s8 SCALE_HEX ZERO_POINT'", value, name));
       }
-      options.activation_types[name] = value == "u8" ? DType::kU8 : DType::kI8;
+      options.activation_grids[name] = *grid;
       continue;
     }
     if (!key.starts_with(kScaleKeyPrefix)) continue;

@@ -520,7 +520,9 @@ TEST(QdqImport, ConstantNodeParametersFoldAndGo) {
   EXPECT_TRUE(any_note_has(r, "1 of 2 output channels")) << all_notes(r);
 }
 
-TEST(QdqImport, AsymmetricUint8BecomesASymmetricScaleCoveringTheRange) {
+// A zero point keeps its grid (type, scale and zero point, for the engine) plus the symmetric
+// scale covering the same range (for code that only needs "a scale").
+TEST(QdqImport, ZeroPointsKeepTheirGridAndGetACoveringSymmetricScale) {
   for (const int zp : {128, 37}) {
     ModelBuilder b(17);
     b.input("x", kF32, {2, 4});
@@ -539,8 +541,7 @@ TEST(QdqImport, AsymmetricUint8BecomesASymmetricScaleCoveringTheRange) {
     const float expected = static_cast<float>(steps) * 0.02f / 127.f;
     ASSERT_EQ(r.activation_scales.count("x"), 1u) << zp;
     EXPECT_EQ(r.activation_scales.at("x"), expected) << zp;
-    EXPECT_TRUE(any_note_has(r, "zero point " + std::to_string(zp))) << all_notes(r);
-    EXPECT_TRUE(any_note_has(r, "'x'")) << all_notes(r);
+    EXPECT_EQ(r.activation_grids.at("x"), (runtime::QuantGrid{DType::kU8, 0.02f, zp})) << zp;
     // The MatMul's weight is float in the graph: the backend quantizes it, which is noted.
     EXPECT_TRUE(any_note_has(r, "float in the graph")) << all_notes(r);
   }
@@ -557,6 +558,7 @@ TEST(QdqImport, AsymmetricUint8BecomesASymmetricScaleCoveringTheRange) {
   ASSERT_TRUE(g);
   const QdqImport r = fold(*g);
   EXPECT_EQ(r.activation_scales.at("x"), 137.f * 0.02f / 127.f);
+  EXPECT_EQ(r.activation_grids.at("x"), (runtime::QuantGrid{DType::kI8, 0.02f, -10}));
 }
 
 // PyTorch's QAT form: uint8 activations with zero point 0 and per-channel int8 weights that
@@ -608,13 +610,13 @@ TEST(QdqImport, Uint8ActivationsAndMinus128WeightsKeepTheGraphsGrids) {
   EXPECT_EQ(r.weights_folded, 2);
   EXPECT_TRUE(r.notes.empty()) << all_notes(r);
   EXPECT_EQ(r.activation_scales, (std::map<std::string, float>{{"x", 2 * xs}, {"y1", 2 * ys}}));
-  EXPECT_EQ(r.activation_types,
-            (std::map<std::string, DType>{{"x", DType::kU8}, {"y1", DType::kU8}}));
+  EXPECT_EQ(r.activation_grids, (std::map<std::string, runtime::QuantGrid>{
+                                    {"x", {DType::kU8, xs, 0}}, {"y1", {DType::kU8, ys, 0}}}));
 
   const std::vector<Tensor> inputs = {qf::testing::random_tensor({1, 3, 7, 7}, 26, -1.f, 2.f)};
   auto engine = qf::testing::run_on(bytes, "cpu", Precision::kINT8, inputs);
   ASSERT_TRUE(engine.ok()) << engine.status().message();
-  EXPECT_EQ(engine->info.int8_types.at("y1"), DType::kU8);
+  EXPECT_EQ(engine->info.int8_grids.at("y1"), (runtime::QuantGrid{DType::kU8, ys, 0}));
   // conv1 reads u8 and writes u8 (y1 can be negative: u8 clamps it at 0, as the graph's Q does).
   EXPECT_NE(qf::testing::kernel_of(engine->info, "conv1").find("u8s8_s32_u8"), std::string::npos)
       << qf::testing::kernel_of(engine->info, "conv1");

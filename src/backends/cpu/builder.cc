@@ -57,10 +57,26 @@ const float* PlanBuilder::activation_scale(const ir::Value* v) const {
   return it == ctx_.activation_scales->end() ? nullptr : &it->second;
 }
 
+const runtime::QuantGrid* PlanBuilder::grid(const ir::Value* v) const {
+  if (!ctx_.activation_grids) return nullptr;
+  auto it = ctx_.activation_grids->find(v->name);
+  return it == ctx_.activation_grids->end() ? nullptr : &it->second;
+}
+
 dt PlanBuilder::fixed_int8_type(const ir::Value* v) const {
-  if (!ctx_.activation_types) return dt::undef;
-  auto it = ctx_.activation_types->find(v->name);
-  return it == ctx_.activation_types->end() ? dt::undef : to_dnnl(it->second);
+  const runtime::QuantGrid* g = grid(v);
+  return g ? to_dnnl(g->type) : dt::undef;
+}
+
+int32_t PlanBuilder::storage_zero_point(const ir::Value* v, dt type) const {
+  if (const runtime::QuantGrid* g = grid(v); g && to_dnnl(g->type) == type) return g->zero_point;
+  // A value already stored in that type keeps its zero point (max pooling passes it on).
+  auto it = info_.find(v);
+  if (it != info_.end() && it->second.canonical >= 0) {
+    const Buffer& c = buffer(it->second.canonical);
+    if (!c.desc.is_zero() && c.desc.data_type() == type) return c.zero_point;
+  }
+  return 0;
 }
 
 const Tensor* PlanBuilder::known(const ir::Value* v) const {
@@ -70,6 +86,8 @@ const Tensor* PlanBuilder::known(const ir::Value* v) const {
 
 float PlanBuilder::storage_scale(const ir::Value* v, dt type) const {
   if (!is_int8(type)) return 1.f;
+  // A graph's grid is used as it is, in its own type (int8_storage_type never asks another).
+  if (const runtime::QuantGrid* g = grid(v); g && to_dnnl(g->type) == type) return g->scale;
   // A value already stored as int8 keeps that scale (pooling passes its input's on): every
   // int8 copy of it must agree with the buffer its producer wrote.
   float s8_scale = 0.f;
@@ -113,11 +131,13 @@ int PlanBuilder::canonical(const ir::Value* v) {
   return vi.canonical;
 }
 
-int PlanBuilder::new_arena(const md& desc, DType dtype, Shape shape, float scale) {
+int PlanBuilder::new_arena(const md& desc, DType dtype, Shape shape, float scale,
+                           int32_t zero_point) {
   Buffer b;
   b.kind = Buffer::Kind::kArena;
   b.dtype = dtype;
   b.scale = scale;
+  b.zero_point = zero_point;
   b.bytes = desc.is_zero() ? shape_numel(shape) * static_cast<int64_t>(dtype_size(dtype))
                            : static_cast<int64_t>(desc.get_size());
   b.shape = std::move(shape);
@@ -131,6 +151,7 @@ int PlanBuilder::alias(int buffer, const md& desc, DType dtype, Shape shape, flo
   b.root = plan_->root_of(buffer);
   b.dtype = dtype;
   b.scale = scale < 0 ? plan_->buffers[static_cast<size_t>(buffer)].scale : scale;
+  b.zero_point = plan_->buffers[static_cast<size_t>(buffer)].zero_point;
   b.bytes = plan_->buffers[static_cast<size_t>(b.root)].bytes;
   b.shape = std::move(shape);
   b.desc = desc;
@@ -232,7 +253,8 @@ Result<int> PlanBuilder::request(const ir::Value* v, const md& want) {
     }
     const float scale = storage_scale(v, want.data_type());
     if (scale == 0.f) return internal_error("value '{}' has no int8 scale", v->name);
-    result = new_arena(want, from_dnnl(want.data_type()), s, scale);
+    result = new_arena(want, from_dnnl(want.data_type()), s, scale,
+                       storage_zero_point(v, want.data_type()));
     QF_RETURN_IF_ERROR(add_reorder(c, result, "reorder " + v->name));
   }
   vi.variants.push_back(result);
@@ -301,11 +323,12 @@ Status PlanBuilder::add_reorder(int src, int dst, const std::string& label, cons
   step.label = label;
   step.inputs = {src};
   step.outputs = {dst};
-  if (!s.desc.is_zero() && s.desc == d.desc && s.scale == d.scale) {
+  const bool same_grid = s.scale == d.scale && s.zero_point == d.zero_point;
+  if (!s.desc.is_zero() && s.desc == d.desc && same_grid) {
     step.copy_bytes = static_cast<int64_t>(d.desc.get_size());  // s may view a larger buffer
     if (node) add_kernel(*node, node->op_type, signature + " [memcpy]");
   } else if (s.desc.is_zero() || d.desc.is_zero()) {
-    if (s.bytes != d.bytes || s.dtype != d.dtype || s.scale != d.scale) {
+    if (s.bytes != d.bytes || s.dtype != d.dtype || !same_grid) {
       return internal_error("{}: cannot convert {} {} into {} {}", label, dtype_tag(s.dtype),
                             shape_str(s.shape), dtype_tag(d.dtype), shape_str(d.shape));
     }
@@ -314,8 +337,10 @@ Status PlanBuilder::add_reorder(int src, int dst, const std::string& label, cons
   } else {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    // (De)quantization: real = s.scale * src = d.scale * dst.
+    // (De)quantization: real = s.scale * (src - s.zero_point) = d.scale * (dst - d.zero_point).
     if (s.scale != d.scale) attr.set_output_scales(0, {s.scale / d.scale});
+    if (s.zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {s.zero_point});
+    if (d.zero_point != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {d.zero_point});
     dnnl::reorder::primitive_desc pd(engine(), s.desc, engine(), d.desc, attr);
     step.prim = dnnl::reorder(pd);
     step.args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
@@ -419,6 +444,7 @@ Status PlanBuilder::add_outputs() {
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       if (b.scale != 1.f) attr.set_output_scales(0, {b.scale});
+      if (b.zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {b.zero_point});
       dnnl::reorder::primitive_desc pd(engine(), b.desc, engine(), out, attr);
       s.prim = dnnl::reorder(pd);
       s.args = {{DNNL_ARG_SRC, src}};

@@ -42,8 +42,8 @@ struct BuildContext {
   WeightCache* weights = nullptr;
   // INT8: per-tensor scales of activations by value name (absent: that value stays float).
   const std::map<std::string, float>* activation_scales = nullptr;
-  // INT8 from a Q/DQ graph: values whose int8 storage type the graph fixed (u8 or s8).
-  const std::map<std::string, DType>* activation_types = nullptr;
+  // INT8 from a Q/DQ graph: values stored on exactly the graph's grid (type, scale, zero point).
+  const std::map<std::string, runtime::QuantGrid>* activation_grids = nullptr;
 };
 
 class PlanBuilder {
@@ -64,9 +64,12 @@ class PlanBuilder {
   // The scale a buffer of `v` stored as `type` has: s8 uses the calibrated scale, u8 (for
   // values known to be non-negative) half of it, float types 1. 0 when `v` has no scale.
   float storage_scale(const ir::Value* v, dt type) const;
-  // The int8 type a Q/DQ graph fixed for `v` (runtime::BuildOptions::activation_types), or
-  // dt::undef when the backend may choose it.
+  // The grid a Q/DQ graph fixed for `v` (runtime::BuildOptions::activation_grids), or nullptr.
+  const runtime::QuantGrid* grid(const ir::Value* v) const;
+  // Its type, or dt::undef when the backend may choose the int8 type.
   dt fixed_int8_type(const ir::Value* v) const;
+  // The zero point a buffer of `v` stored as `type` has: the grid's, else 0.
+  int32_t storage_zero_point(const ir::Value* v, dt type) const;
 
   const Shape& shape(const ir::Value* v) const { return info_.at(v).shape; }
   DType dtype(const ir::Value* v) const { return info_.at(v).dtype; }  // logical element type
@@ -89,9 +92,10 @@ class PlanBuilder {
   Result<int> constant(const Tensor& data, const md& data_desc, const md& want,
                        const ir::Value* cache_key = nullptr);
 
-  int new_arena(const md& desc, DType dtype, Shape shape, float scale = 1.f);
+  int new_arena(const md& desc, DType dtype, Shape shape, float scale = 1.f,
+                int32_t zero_point = 0);
   // Another descriptor over the same bytes (a reshape of a plain buffer, a strided view); the
-  // scale of `buffer` unless given.
+  // scale of `buffer` unless given, and always its zero point.
   int alias(int buffer, const md& desc, DType dtype, Shape shape, float scale = -1.f);
   void set_value_buffer(const ir::Value* v, int buffer);
 

@@ -1,6 +1,7 @@
 // The "cpu" backend: oneDNN primitives where oneDNN has them, reference kernels elsewhere.
 //
-// build() optimizes the graph (folding, BN folding, fusion into qforge::Fused* ops), then plans
+// build() prepares the graph (quant/explicit_int8.h: Q/DQ import at INT8, folding, BN folding,
+// fusion into qforge::Fused* ops, synthetic INT8 scales when none are given), then plans
 // it for its declared input shapes: primitives created, weights reordered, the activation arena
 // placed. A run with other input shapes (another batch size) plans again once and keeps both
 // plans; runs themselves allocate nothing but the output tensors.
@@ -11,24 +12,14 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <random>
 #include <set>
 #include <string_view>
 
 #include "backends/cpu/builder.h"
 #include "backends/cpu/isa.h"
-#include "backends/reference/executor.h"
-#include "quant/qdq_import.h"
-#include "quant/qoperator_to_qdq.h"
+#include "quant/explicit_int8.h"
 #include "runtime/engine.h"
 #include "runtime/input_check.h"
-
-#if __has_include("passes/optimize.h")
-#include "passes/optimize.h"
-#define QFORGE_CPU_HAS_OPTIMIZER 1
-#else
-#define QFORGE_CPU_HAS_OPTIMIZER 0
-#endif
 
 namespace qf::cpu {
 namespace {
@@ -81,7 +72,7 @@ class CpuEngine final : public runtime::Engine {
   CpuEngine(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options)
       : graph_(std::move(graph)),
         scales_(options.activation_scales),
-        types_(options.activation_types),
+        grids_(options.activation_grids),
         threads_(resolve_threads(options.threads)),
         engine_(dnnl::engine::kind::cpu, 0),
         stream_(engine_),
@@ -93,14 +84,14 @@ class CpuEngine final : public runtime::Engine {
     ctx_.weights = &weights_;
     if (options.precision == runtime::Precision::kINT8) {
       ctx_.activation_scales = &scales_;
-      ctx_.activation_types = &types_;
+      ctx_.activation_grids = &grids_;
     }
     info_.backend = "cpu";
     info_.precision = options.precision;
     info_.compute = compute_words(options.precision);
     if (options.precision == runtime::Precision::kINT8) {
       info_.int8_scales = scales_;
-      info_.int8_types = types_;
+      info_.int8_grids = grids_;
       info_.calibration = options.calibration;
       if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
     }
@@ -252,7 +243,7 @@ class CpuEngine final : public runtime::Engine {
 
   std::unique_ptr<ir::Graph> graph_;
   std::map<std::string, float> scales_;
-  std::map<std::string, DType> types_;
+  std::map<std::string, runtime::QuantGrid> grids_;
   int threads_;
   dnnl::engine engine_;
   dnnl::stream stream_;
@@ -266,53 +257,6 @@ class CpuEngine final : public runtime::Engine {
   std::map<const Plan*, std::vector<double>> profile_seconds_;
   std::map<const Plan*, int> profile_runs_;
 };
-
-// Scales from one FP32 run of the reference executor on a seeded random input: max |value| / 127
-// of every f32 value. A stand-in until real calibration data is given; the engine it yields is
-// fit for timing, not for accuracy.
-Result<std::map<std::string, float>> synthetic_scales(ir::Graph& graph) {
-  std::mt19937 gen(20240601);
-  std::normal_distribution<float> normal(0.f, 1.f);
-  std::vector<Tensor> inputs;
-  for (const ir::Value* in : graph.inputs) {
-    if (!in->shape) return unsupported("int8: input '{}' has no shape to calibrate with", in->name);
-    Shape shape;
-    for (const ir::Dim& d : *in->shape) shape.push_back(d.is_known() ? d.value : 1);
-    Tensor t(in->dtype, shape);
-    if (in->dtype == DType::kF32) {
-      for (float& v : t.span<float>()) v = normal(gen);
-    }
-    inputs.push_back(std::move(t));
-  }
-  // Every f32 value becomes an output for the one run, then the outputs are restored.
-  const std::vector<ir::Value*> outputs = graph.outputs;
-  std::vector<ir::Value*> observed;
-  for (const auto& n : graph.nodes()) {
-    for (ir::Value* v : n->outputs) {
-      if (v && v->dtype == DType::kF32) observed.push_back(v);
-    }
-  }
-  graph.outputs = observed;
-  Result<std::vector<Tensor>> values = [&]() -> Result<std::vector<Tensor>> {
-    QF_ASSIGN_OR_RETURN(reference::Executor e, reference::Executor::create(graph));
-    return e.run(inputs);
-  }();
-  graph.outputs = outputs;
-  QF_RETURN_IF_ERROR(values.status());
-  std::map<std::string, float> scales;
-  auto scale_of = [](const Tensor& t) {
-    float amax = 0.f;
-    for (float v : t.span<float>()) amax = std::max(amax, std::abs(v));
-    return amax > 0 ? amax / 127.f : 1.f;
-  };
-  for (size_t i = 0; i < graph.inputs.size(); ++i) {
-    if (inputs[i].dtype() == DType::kF32) scales[graph.inputs[i]->name] = scale_of(inputs[i]);
-  }
-  for (size_t i = 0; i < observed.size(); ++i) {
-    scales[observed[i]->name] = scale_of((*values)[i]);
-  }
-  return scales;
-}
 
 class CpuBackend final : public runtime::Backend {
  public:
@@ -344,65 +288,14 @@ class CpuBackend final : public runtime::Backend {
       return unsupported("the cpu backend cannot build {}: {}",
                          runtime::precision_name(options.precision), why);
     }
-    runtime::BuildOptions effective = options;
-    std::map<std::string, float>& scales = effective.activation_scales;
-    // Explicit quantization (quant/qdq_import.h): at INT8, a model with Q/DQ nodes brings its
-    // own scales. Folding happens before the optimizer so that it fuses the float graph the Q/DQ
-    // nodes annotate; a graph scale wins over a given one for the same tensor. Tensors left
-    // without a scale run in fp32. At other precisions the Q/DQ nodes stay and run as fake
-    // quantization (reference kernels), as on the reference backend.
-    bool scales_from_graph = false;
-    std::vector<std::string> import_notes;
-    if (options.precision == runtime::Precision::kINT8 && quant::has_qdq(*graph)) {
-      // QOperator nodes (QLinearConv, QLinearMatMul) first become the Q/DQ form they stand for.
-      QF_ASSIGN_OR_RETURN(const int qoperator_nodes, quant::qoperator_to_qdq(*graph));
-      QF_ASSIGN_OR_RETURN(quant::QdqImport qdq, quant::fold_qdq(*graph));
-      if (qoperator_nodes > 0) {
-        qdq.notes.insert(qdq.notes.begin(),
-                         fmt::format("{} QLinearConv/QLinearMatMul nodes rewritten as "
-                                     "DequantizeLinear -> Conv/MatMul -> QuantizeLinear",
-                                     qoperator_nodes));
-      }
-      for (const auto& [name, scale] : qdq.activation_scales) {
-        scales[name] = scale;
-        effective.activation_types.erase(name);
-      }
-      for (const auto& [name, type] : qdq.activation_types) effective.activation_types[name] = type;
-      // A graph whose Q/DQ nodes all stay (a reloaded engine file's) keeps the given words.
-      if (!qdq.activation_scales.empty() || options.calibration.empty()) {
-        effective.calibration = fmt::format(
-            "scales from the model's Q/DQ nodes ({} tensors{}{})", qdq.activation_scales.size(),
-            qdq.notes.empty() ? "" : fmt::format(", {} notes", qdq.notes.size()),
-            options.activation_scales.empty()
-                ? ""
-                : fmt::format(", plus given scales: {}", options.calibration));
-      }
-      scales_from_graph = true;
-      import_notes = std::move(qdq.notes);
-    }
-#if QFORGE_CPU_HAS_OPTIMIZER
-    QF_RETURN_IF_ERROR(passes::optimize(*graph));
-#endif
+    // The Q/DQ import, the optimizer, synthetic INT8 scales (loudly) and the checks of the
+    // scales are shared with the cuda backend (quant/explicit_int8.h), so that both build the
+    // same graph with the same scales.
+    QF_ASSIGN_OR_RETURN(quant::PreparedBuild prepared, quant::prepare_build(*graph, options));
     if (options.precision == runtime::Precision::kFP16) round_weights_to_fp16(*graph);
-    if (options.precision == runtime::Precision::kINT8 && scales.empty() && !scales_from_graph) {
-      std::fprintf(stderr,
-                   "qforge: WARNING: int8 without calibration scales: calibrating on ONE RANDOM "
-                   "INPUT instead. This engine's speed is real, its accuracy is not: calibrate "
-                   "with real data for a usable int8 engine.\n");
-      QF_ASSIGN_OR_RETURN(scales, synthetic_scales(*graph));
-      effective.calibration = "synthetic calibration on one random input (speed only)";
-    }
-    for (auto& [name, scale] : scales) {
-      if (!std::isfinite(scale) || scale < 0.f) {
-        return invalid_input("int8 scale of '{}' is {}: scales must be finite and >= 0", name,
-                             scale);
-      }
-      // TensorRT writes 0 for a tensor that was all zeros; any positive scale represents it.
-      if (scale == 0.f) scale = 1.f / 127.f;
-    }
     try {
-      auto engine = std::make_unique<CpuEngine>(std::move(graph), effective);
-      engine->set_notes(std::move(import_notes));
+      auto engine = std::make_unique<CpuEngine>(std::move(graph), prepared.options);
+      engine->set_notes(std::move(prepared.notes));
       QF_RETURN_IF_ERROR(engine->prepare());
       return std::unique_ptr<runtime::Engine>(std::move(engine));
     } catch (const dnnl::error& e) {

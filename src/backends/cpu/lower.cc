@@ -246,6 +246,9 @@ bool non_negative(PlanBuilder& b, const ir::Value* v, int depth = 0) {
 // consumers would only convert it back.
 bool stays_int8(PlanBuilder& b, const ir::Value* y) {
   if (!b.activation_scale(y) || y->consumers.empty()) return false;
+  // A zero point travels through reorders, max pooling, reshapes and into convolutions and
+  // matmuls as their source; averages and residual sums (oneDNN 2.6's sum has none) need f32.
+  const bool zero_point = b.grid(y) && b.grid(y)->zero_point != 0;
   for (const ir::Value* out : b.graph().outputs) {
     if (out == y) return false;
   }
@@ -256,17 +259,18 @@ bool stays_int8(PlanBuilder& b, const ir::Value* y) {
     if (compute) {
       // As the data input or the residual, not as weights, bias or the second matmul operand.
       for (size_t i = 0; i < c->inputs.size(); ++i) {
-        if (c->inputs[i] == y && i != 0 && !(fused && i == ops::kFusedResidualInput)) {
+        if (c->inputs[i] == y && i != 0 &&
+            (zero_point || !(fused && i == ops::kFusedResidualInput))) {
           return false;
         }
       }
       continue;
     }
-    if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-        op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" ||
-        op == "Unsqueeze" || op == "Identity") {
+    if (op == "MaxPool" || op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" ||
+        op == "Squeeze" || op == "Unsqueeze" || op == "Identity") {
       continue;
     }
+    if (!zero_point && (op == "AveragePool" || op == "GlobalAveragePool")) continue;
     return false;
   }
   return true;
@@ -292,6 +296,7 @@ struct ComputeSpec {
   bool int8 = false;
   dt src = dt::f32, wei = dt::f32, dst = dt::f32;
   float src_scale = 1.f, dst_scale = 1.f;
+  int32_t src_zero_point = 0, dst_zero_point = 0;  // int8 grids of a Q/DQ graph
   std::vector<float> output_scales;  // int8: per output channel, src scale x weight scale
   // int8: s8 weights with per-output-channel scales. quantize_per_channel_keeping_grid keeps
   // the int8 values of a Q/DQ graph's folded weights (-128 included).
@@ -304,7 +309,7 @@ struct ComputeSpec {
 Result<int> primitive_destination(PlanBuilder& b, const ir::Node& n, const ir::Value* z,
                                   const md& dst, const ComputeSpec& spec, const Shape& shape) {
   if (z) return residual_destination(b, n, z, dst, spec.dst_scale, spec.sum, shape);
-  return b.new_arena(dst, from_dnnl(spec.dst), shape, spec.dst_scale);
+  return b.new_arena(dst, from_dnnl(spec.dst), shape, spec.dst_scale, spec.dst_zero_point);
 }
 
 // (DNNL_ARG_*, buffer) of a convolution or matmul; `bias` < 0 when there is none.
@@ -322,6 +327,7 @@ Status plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const i
   spec.int8 = true;
   spec.src = int8_input_type(b, x);
   spec.src_scale = b.storage_scale(x, spec.src);
+  spec.src_zero_point = b.storage_zero_point(x, spec.src);
   spec.wei = dt::s8;
   QF_ASSIGN_OR_RETURN(spec.weights, quant::quantize_per_channel_keeping_grid(
                                         *b.known(w), axis, fmt::format("weight '{}'", w->name)));
@@ -332,6 +338,7 @@ Status plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const i
   if (stays_int8(b, y)) {
     spec.dst = int8_storage_type(b, y);
     spec.dst_scale = b.storage_scale(y, spec.dst);
+    spec.dst_zero_point = b.storage_zero_point(y, spec.dst);
   }
   spec.sum = {spec.dst, 1.f};
   if (z && spec.dst != dt::f32) {
@@ -340,11 +347,13 @@ Status plan_int8(PlanBuilder& b, const ir::Value* x, const ir::Value* y, const i
     if (!zd.is_zero() && is_int8(zd.data_type())) zt = zd.data_type();
     if (zt == dt::undef) zt = dt::s8;
     const float zs = b.storage_scale(z, zt);
-    if (zs > 0) {
+    // oneDNN 2.6's sum post-op has no zero point: with one on Z or on the output, sum in f32.
+    if (zs > 0 && b.storage_zero_point(z, zt) == 0 && spec.dst_zero_point == 0) {
       spec.sum = {zt, zs};
     } else {  // no scale for Z: keep this output in f32
       spec.dst = dt::f32;
       spec.dst_scale = 1.f;
+      spec.dst_zero_point = 0;
       spec.sum = {dt::f32, 1.f};
     }
   }
@@ -381,6 +390,8 @@ dnnl::primitive_attr compute_attr(const ComputeSpec& spec, bool residual,
   }
   dnnl::primitive_attr attr = make_attr(&po);
   if (spec.int8) attr.set_output_scales(scale_mask, spec.output_scales);
+  if (spec.src_zero_point != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {spec.src_zero_point});
+  if (spec.dst_zero_point != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {spec.dst_zero_point});
   return attr;
 }
 
@@ -775,6 +786,11 @@ Result<bool> lower_pool(PlanBuilder& b, const ir::Node& n, std::string* why) {
   const md src = b.desc_of(x);
   if (src.is_zero()) return decline(why, "no oneDNN layout for the input");
   const dt t = src.data_type();
+  // An average of stored integers is on the same grid only without a zero point (padding reads
+  // zeros); max pooling keeps any grid.
+  if (!max && b.buffer(b.canonical(x)).zero_point != 0) {
+    return decline(why, "average of int8 values with a zero point");
+  }
   dnnl::pooling_v2_forward::primitive_desc pd;
   try {
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, any_md(ys, t),
@@ -784,7 +800,8 @@ Result<bool> lower_pool(PlanBuilder& b, const ir::Node& n, std::string* why) {
     return decline(why, "oneDNN has no pooling for it: {}", e.what());
   }
   const int sb = b.canonical(x);  // int8 stays int8: pooling keeps the scale
-  const int dst = b.new_arena(pd.dst_desc(), from_dnnl(t), ys, b.buffer(sb).scale);
+  const int dst =
+      b.new_arena(pd.dst_desc(), from_dnnl(t), ys, b.buffer(sb).scale, b.buffer(sb).zero_point);
   b.add_primitive(dnnl::pooling_v2_forward(pd), {{DNNL_ARG_SRC, sb}, {DNNL_ARG_DST, dst}},
                   label_of(n), pd.scratchpad_desc().get_size());
   b.set_value_buffer(y, dst);
@@ -1193,7 +1210,8 @@ Result<bool> lower_transpose(PlanBuilder& b, const ir::Node& n, std::string* why
     return true;
   }
   const int v = b.alias(src, view, from_dnnl(t), ys);
-  const int dst = b.new_arena(plain_md(ys, t), from_dnnl(t), ys, b.buffer(src).scale);
+  const int dst =
+      b.new_arena(plain_md(ys, t), from_dnnl(t), ys, b.buffer(src).scale, b.buffer(src).zero_point);
   QF_RETURN_IF_ERROR(b.add_reorder(v, dst, "transpose " + y->name, &n, "transpose_" + dt_tag(t)));
   b.set_value_buffer(y, dst);
   return true;
@@ -1258,7 +1276,8 @@ Result<bool> lower_slice(PlanBuilder& b, const ir::Node& n, std::string* why) {
     return true;
   }
   const int v = b.alias(src, view, from_dnnl(t), ys);
-  const int dst = b.new_arena(dense, from_dnnl(t), ys, b.buffer(src).scale);
+  const int dst =
+      b.new_arena(dense, from_dnnl(t), ys, b.buffer(src).scale, b.buffer(src).zero_point);
   QF_RETURN_IF_ERROR(b.add_reorder(v, dst, "slice " + y->name, &n, "slice_" + dt_tag(t)));
   b.set_value_buffer(y, dst);
   return true;

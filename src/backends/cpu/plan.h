@@ -47,7 +47,8 @@ struct Buffer {
   DType dtype = DType::kUndefined;  // element type as stored (bf16 for a bf16 activation)
   Shape shape;
   md desc;            // empty for types oneDNN does not know
-  float scale = 1.f;  // s8/u8 activations: the real value is scale * the stored integer
+  float scale = 1.f;  // s8/u8 activations: real = scale * (stored integer - zero_point)
+  int32_t zero_point = 0;
   int64_t bytes = 0;
   int input_index = -1;  // kInput
   Tensor constant;       // kConstant
