@@ -15,6 +15,7 @@
 #include "backends/cpu/builder.h"
 #include "ops/fused.h"
 #include "ops/nn_common.h"
+#include "quant/non_negative.h"
 #include "quant/weight_quantizer.h"
 
 namespace qf::cpu {
@@ -208,37 +209,8 @@ Result<int> residual_destination(PlanBuilder& b, const ir::Node& n, const ir::Va
 // ---- INT8 policy ----
 
 // Whether `v` is known to be >= 0 (it then travels as u8, with twice the resolution of s8).
-bool non_negative(PlanBuilder& b, const ir::Value* v, int depth = 0) {
-  const ir::Node* p = v->producer;
-  if (!p || depth > 32) return false;
-  const std::string& op = p->op_type;
-  if (p->domain == ops::kFusedDomain) {
-    const Result<ops::ActivationSpec> a = ops::read_activation(*p);
-    if (!a.ok()) return false;
-    using ops::Activation;
-    return a->kind == Activation::kRelu || a->kind == Activation::kSigmoid ||
-           a->kind == Activation::kHardSigmoid || (a->kind == Activation::kClip && a->alpha >= 0);
-  }
-  if (op == "Relu" || op == "Sigmoid" || op == "HardSigmoid" || op == "Abs" || op == "Exp" ||
-      op == "Sqrt") {
-    return true;
-  }
-  if (op == "Clip") {
-    const Tensor* lo = p->has_input(1) ? b.known(p->inputs[1]) : nullptr;
-    return lo && lo->numel() == 1 && lo->element_as_double(0) >= 0;
-  }
-  if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" ||
-      op == "GlobalMaxPool" || op == "Flatten" || op == "Reshape" || op == "Squeeze" ||
-      op == "Unsqueeze" || op == "Identity" || op == "Dropout") {
-    return p->has_input(0) && non_negative(b, p->inputs[0], depth + 1);
-  }
-  if (op == "Concat") {
-    for (const ir::Value* in : p->inputs) {
-      if (in && !non_negative(b, in, depth + 1)) return false;
-    }
-    return true;
-  }
-  return false;
+bool non_negative(PlanBuilder& b, const ir::Value* v) {
+  return quant::known_non_negative(*v, [&b](const ir::Value* c) { return b.known(c); });
 }
 
 // Whether the output `y` of an int8 primitive stays int8: it has a scale, is no graph output,

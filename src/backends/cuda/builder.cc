@@ -18,6 +18,10 @@ bool is_storage_float(DType t) {
   return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
 }
 
+bool is_8bit(DType t) {
+  return t == DType::kI8 || t == DType::kU8;
+}
+
 // Converts a host tensor of f32 (or already the target type) into `to`, permuting a 4-D tensor
 // into NHWC (or a conv weight [M, C, kh, kw] into [M, kh, kw, C], the same permutation).
 Result<Tensor> convert_host(const Tensor& src, Layout layout, DType to) {
@@ -85,9 +89,11 @@ Result<int> Builder::upload_weight(const ir::Value* v, const Tensor& data, Layou
   return add_buffer(std::move(b));
 }
 
-int Builder::add_copy_convert(int src, Layout layout, DType type, const std::string& what) {
+int Builder::add_copy_convert(int src, Layout layout, DType type, const std::string& what,
+                              Grid grid) {
   const Buffer s = plan_->buf(src);
   const int dst = new_arena(type, s.shape, layout);
+  if (is_8bit(type)) plan_->buf(dst).grid = grid;
   // Walk dst densely in its physical order; read src through its own strides.
   const std::vector<int> order = physical_order(s.shape.size(), layout);
   const std::vector<int64_t> src_strides = storage_strides(s.shape, s.layout);
@@ -103,10 +109,29 @@ int Builder::add_copy_convert(int src, Layout layout, DType type, const std::str
     view.strides[0] = 0;
   }
   const DType from = s.dtype;
-  add_step("convert " + what, {src, dst}, [src, dst, view, from, type](Plan& p, DeviceContext& c) {
-    return launch_status(launch_strided_copy(p.ptr(src), from, view, p.ptr(dst), type, c.stream),
-                         "a layout/type conversion");
-  });
+  const Grid from_grid = s.grid;
+  const std::string verb = is_8bit(type) && !is_8bit(from)   ? "quantize "
+                           : is_8bit(from) && !is_8bit(type) ? "dequantize "
+                                                             : "convert ";
+  // Thin 4-D tensors between NCHW and NHWC (an image network's input): one thread per pixel.
+  const Shape& sh = s.shape;
+  if (sh.size() == 4 && s.layout != layout && sh[1] <= 64 && shape_numel(sh) < (int64_t{1} << 31)) {
+    const bool to_nhwc = layout == Layout::kNHWC;
+    add_step(verb + what, {src, dst},
+             [src, dst, sh, from, type, from_grid, grid, to_nhwc](Plan& p, DeviceContext& c) {
+               return launch_status(
+                   launch_nchw_nhwc(p.ptr(src), from, from_grid, p.ptr(dst), type, grid, sh[0],
+                                    sh[1], sh[2] * sh[3], sh[1], to_nhwc, c.stream),
+                   "a layout/type conversion");
+             });
+    return dst;
+  }
+  add_step(verb + what, {src, dst},
+           [src, dst, view, from, type, from_grid, grid](Plan& p, DeviceContext& c) {
+             return launch_status(launch_strided_copy(p.ptr(src), from, view, p.ptr(dst), type,
+                                                      c.stream, nullptr, from_grid, grid),
+                                  "a layout/type conversion");
+           });
   return dst;
 }
 
@@ -122,13 +147,18 @@ Result<int> Builder::request_device(const ir::Value* v, Layout layout, DType typ
     vi.buffers.push_back(b);
     return b;
   }
-  // From a device copy in another layout or type: one conversion kernel.
-  for (int b : vi.buffers) {
-    const Buffer& buf = plan_->buf(b);
-    if (buf.on_device() && is_storage_float(buf.dtype) && is_storage_float(type)) {
-      const int d = add_copy_convert(b, layout, type, v->name);
-      info(v).buffers.push_back(d);
-      return d;
+  // From a device copy in another layout or type: one conversion kernel, from a float copy if
+  // there is one, else dequantizing the 8-bit copy of an INT8 engine's float value.
+  for (const bool from_8bit : {false, true}) {
+    for (int b : vi.buffers) {
+      const Buffer& buf = plan_->buf(b);
+      const bool usable =
+          from_8bit ? is_8bit(buf.dtype) && vi.dtype == DType::kF32 : is_storage_float(buf.dtype);
+      if (buf.on_device() && usable && is_storage_float(type)) {
+        const int d = add_copy_convert(b, layout, type, v->name);
+        info(v).buffers.push_back(d);
+        return d;
+      }
     }
   }
   // From the host: upload as it is, then convert on the device if needed.
@@ -219,18 +249,32 @@ Status Builder::add_outputs() {
 
 Result<bool> Builder::lower(const ir::Node& node, std::string* why) {
   const std::string& op = node.op_type;
-  if (node.domain == ops::kFusedDomain) {
-    if (op == "FusedConv") return lower_conv(node, true, why);
-    if (op == "FusedGemm" || op == "FusedMatMul") return lower_gemm(node, why);
-    *why = "unknown fused op";
-    return false;
-  }
-  if (!node.domain.empty() && node.domain != "ai.onnx") {
+  const bool fused = node.domain == ops::kFusedDomain;
+  if (!fused && !node.domain.empty() && node.domain != "ai.onnx") {
     *why = "another domain";
     return false;
   }
-  if (op == "Conv") return lower_conv(node, false, why);
-  if (op == "Gemm" || op == "MatMul") return lower_gemm(node, why);
+  const bool conv = op == (fused ? "FusedConv" : "Conv");
+  const bool gemm =
+      fused ? op == "FusedGemm" || op == "FusedMatMul" : op == "Gemm" || op == "MatMul";
+  if (conv || gemm) {
+    // INT8 engines: the int8 kernels first; a layer they cannot take runs in fp32 and its
+    // kernel says why (EngineInfo, `qforge inspect`).
+    std::string int8_why;
+    if (int8_engine()) {
+      QF_ASSIGN_OR_RETURN(const bool done, conv ? lower_int8_conv(node, &int8_why)
+                                                : lower_int8_gemm(node, &int8_why));
+      if (done) return true;
+    }
+    QF_ASSIGN_OR_RETURN(const bool lowered,
+                        conv ? lower_conv(node, fused, why) : lower_gemm(node, why));
+    if (lowered) note_float_in_int8_engine(int8_why);
+    return lowered;
+  }
+  if (fused) {
+    *why = "unknown fused op";
+    return false;
+  }
   static const std::map<std::string, BinaryOp> kBinary = {
       {"Add", BinaryOp::kAdd}, {"Sub", BinaryOp::kSub}, {"Mul", BinaryOp::kMul},
       {"Div", BinaryOp::kDiv}, {"Max", BinaryOp::kMax}, {"Min", BinaryOp::kMin},

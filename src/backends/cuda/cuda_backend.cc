@@ -2,8 +2,9 @@
 // backend's own kernels for elementwise ops, pooling, softmax and layout/type conversions, and
 // the reference kernels on the host (with explicit copies, reported per kernel) for the rest.
 //
-// build() optimizes the graph (the same passes as the cpu backend: fusion into qforge::Fused*),
-// then plans it for its declared input shapes: weights converted and uploaded once, algorithms
+// build() prepares the graph as the cpu backend does (quant/explicit_int8.h: Q/DQ import at INT8,
+// the optimizer's fusion into qforge::Fused*, synthetic INT8 scales when none are given), then
+// plans it for its declared input shapes: weights converted and uploaded once, algorithms
 // chosen, the activation arena placed. Without a usable device (no driver, no GPU) the backend
 // supports nothing and build() says why: it never crashes a machine without a GPU.
 #include <cublasLt.h>
@@ -18,15 +19,9 @@
 #include "backends/cuda/check.h"
 #include "backends/cuda/device_probe.h"
 #include "backends/cuda/plan.h"
+#include "quant/explicit_int8.h"
 #include "runtime/engine.h"
 #include "runtime/input_check.h"
-
-#if __has_include("passes/optimize.h")
-#include "passes/optimize.h"
-#define QFORGE_CUDA_HAS_OPTIMIZER 1
-#else
-#define QFORGE_CUDA_HAS_OPTIMIZER 0
-#endif
 
 namespace qf::cuda {
 namespace {
@@ -48,7 +43,12 @@ std::string compute_words(runtime::Precision p) {
       return "bf16 tensor cores (cuDNN/cuBLASLt), bf16 storage, fp32 accumulation; fp32 at the "
              "graph boundaries and in host fallbacks";
     case runtime::Precision::kINT8:
-      break;
+      return "int8 tensor cores (own implicit-GEMM kernels, mma.sync s8/u8 x s8 -> s32) for "
+             "convolutions, Gemm and MatMul with constant weights: s8 weights with per-output-"
+             "channel scales, u8/s8 activations with per-tensor grids, bias, residual, "
+             "activation and requantization in the kernel's epilogue; depthwise convolutions "
+             "(< 16 channels per group) int8 on CUDA cores; fp32 (FMA, no TF32) for the layers "
+             "without int8 kernels or scales, each noted in its kernel";
   }
   return "";
 }
@@ -69,9 +69,12 @@ class CudaEngine final : public runtime::Engine {
     if (ctx_.stream) cudaStreamDestroy(ctx_.stream);
   }
 
-  Status init(const runtime::BuildOptions& options) {
+  Status init(const runtime::BuildOptions& options, std::vector<std::string> notes) {
     ctx_.precision = options.precision;
     if (cudaSetDevice(0) != cudaSuccess) return unsupported("no CUDA device: cannot select it");
+    QF_CUDA_RETURN(cudaDeviceGetAttribute(&ctx_.sm_count, cudaDevAttrMultiProcessorCount, 0));
+    QF_CUDA_RETURN(
+        cudaDeviceGetAttribute(&ctx_.max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
     if (cudaStreamCreateWithFlags(&ctx_.stream, cudaStreamNonBlocking) != cudaSuccess) {
       return internal_error("CUDA: cannot create a stream");
     }
@@ -93,6 +96,17 @@ class CudaEngine final : public runtime::Engine {
     info_.precision = options.precision;
     info_.compute = compute_words(options.precision);
     info_.isa = probe().isa;
+    info_.notes = std::move(notes);
+    if (options.precision == runtime::Precision::kINT8) {
+      ctx_.int8_scales = options.activation_scales;
+      for (const auto& [name, g] : options.activation_grids) {
+        ctx_.int8_fixed[name] = {g.type, Grid{g.scale, g.zero_point}};
+      }
+      info_.int8_scales = options.activation_scales;
+      info_.int8_grids = options.activation_grids;
+      info_.calibration = options.calibration;
+      if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
+    }
     return {};
   }
 
@@ -222,7 +236,7 @@ class CudaBackend final : public runtime::Backend {
       case runtime::Precision::kBF16:
         return "";
       case runtime::Precision::kINT8:
-        return "int8 is not implemented in the cuda backend yet";
+        return "";  // sm_80+ (the probe's minimum): mma.sync int8
     }
     return "unknown precision";
   }
@@ -235,11 +249,10 @@ class CudaBackend final : public runtime::Backend {
       return unsupported("the cuda backend cannot build {}: {}",
                          runtime::precision_name(options.precision), why);
     }
-#if QFORGE_CUDA_HAS_OPTIMIZER
-    QF_RETURN_IF_ERROR(passes::optimize(*graph));
-#endif
+    // The same preparation as the cpu backend's: Q/DQ import, optimizer, synthetic scales.
+    QF_ASSIGN_OR_RETURN(quant::PreparedBuild prepared, quant::prepare_build(*graph, options));
     auto engine = std::make_unique<CudaEngine>(std::move(graph));
-    QF_RETURN_IF_ERROR(engine->init(options));
+    QF_RETURN_IF_ERROR(engine->init(prepared.options, std::move(prepared.notes)));
     QF_RETURN_IF_ERROR(engine->prepare());
     return std::unique_ptr<runtime::Engine>(std::move(engine));
   }

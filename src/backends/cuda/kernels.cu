@@ -1,6 +1,7 @@
-// The cuda backend's own kernels: layout/type conversion, epilogues, elementwise ops, pooling
-// and softmax. Storage is f32, f16 or bf16; arithmetic is fp32 in registers, so that an fp16
-// engine differs from fp32 only by the rounding of what is stored.
+// The cuda backend's own kernels: layout/type conversion (and int8 quantization), epilogues,
+// elementwise ops, pooling and softmax. Storage is f32, f16 or bf16 (s8/u8 for conversions and
+// pooling); arithmetic is fp32 in registers, so that an fp16 engine differs from fp32 only by
+// the rounding of what is stored.
 //
 // Deliberately plain grid-stride kernels, one file, few template instances: CI compiles this for
 // four architectures on two cores, and these kernels are memory-bound anyway (the heavy lifting
@@ -9,6 +10,11 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
+#include "backends/cuda/activation.cuh"
 #include "backends/cuda/kernels.h"
 
 namespace qf::cuda {
@@ -23,6 +29,12 @@ __device__ __forceinline__ float load(const __half* p, int64_t i) {
 __device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) {
   return __bfloat162float(p[i]);
 }
+__device__ __forceinline__ float load(const int8_t* p, int64_t i) {
+  return static_cast<float>(p[i]);
+}
+__device__ __forceinline__ float load(const uint8_t* p, int64_t i) {
+  return static_cast<float>(p[i]);
+}
 __device__ __forceinline__ void store(float* p, int64_t i, float v) {
   p[i] = v;
 }
@@ -32,49 +44,19 @@ __device__ __forceinline__ void store(__half* p, int64_t i, float v) {
 __device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) {
   p[i] = __float2bfloat16_rn(v);
 }
-
-// The same formulas as ops::apply_activation (there in double; fp32 here).
-__device__ __forceinline__ float activate(const ActParams& a, float x) {
-  switch (a.kind) {
-    case Act::kNone:
-      return x;
-    case Act::kRelu:
-      return x > 0.f ? x : (x == x ? 0.f : x);
-    case Act::kLeakyRelu:
-      return x >= 0.f ? x : x * a.alpha;
-    case Act::kClip: {
-      const float v = x < a.alpha ? a.alpha : x;
-      return a.beta < v ? a.beta : v;
-    }
-    case Act::kSigmoid:
-      return 1.f / (1.f + expf(-x));
-    case Act::kTanh:
-      return tanhf(x);
-    case Act::kHardSigmoid:
-      return fmaxf(0.f, fminf(1.f, a.alpha * x + a.beta));
-    case Act::kHardSwish:
-      return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    case Act::kSiLU:
-      return x / (1.f + expf(-x));
-    case Act::kGELU:
-      return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case Act::kExp:
-      return expf(x);
-    case Act::kLog:
-      return logf(x);
-    case Act::kSqrt:
-      return sqrtf(x);
-    case Act::kErf:
-      return erff(x);
-    case Act::kAbs:
-      return fabsf(x);
-    case Act::kNeg:
-      return -x;
-    case Act::kReciprocal:
-      return 1.f / x;
-  }
-  return x;
+// 8-bit stores take the value already on the integer grid: rounded half to even (oneDNN's and
+// TensorRT's rounding) and saturated; NaN becomes 0.
+__device__ __forceinline__ void store(int8_t* p, int64_t i, float v) {
+  const float q = fminf(fmaxf(rintf(v), -128.f), 127.f);
+  p[i] = static_cast<int8_t>(q == q ? q : 0.f);
 }
+__device__ __forceinline__ void store(uint8_t* p, int64_t i, float v) {
+  const float q = fminf(fmaxf(rintf(v), 0.f), 255.f);
+  p[i] = static_cast<uint8_t>(q == q ? q : 0.f);
+}
+
+template <typename T>
+constexpr bool kIs8Bit = std::is_same_v<T, int8_t> || std::is_same_v<T, uint8_t>;
 
 constexpr int kThreads = 256;
 
@@ -83,19 +65,39 @@ int blocks_for(int64_t n) {
   return static_cast<int>(b < 65535 * 8 ? (b > 0 ? b : 1) : 65535 * 8);
 }
 
-#define QF_GRID_STRIDE(i, n)                                                             \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+// Index arithmetic in I: int32_t whenever every index and offset fits (fits_int32), since 64-bit
+// division is a long software sequence on the GPU (a ResNet-50 input's NCHW -> NHWC conversion at
+// batch 256 took 4.6 ms with it); int64_t otherwise.
+#define QF_GRID_STRIDE(I, i, n)                                                              \
+  for (I i = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<I>(gridDim.x) * static_cast<I>(blockDim.x))
 
 // Offset of dense element i of dims `s.dims` under the strides `s.strides`.
-__device__ __forceinline__ int64_t strided_offset(const StridedShape& s, int64_t i) {
-  int64_t off = 0;
+template <typename I>
+__device__ __forceinline__ I strided_offset(const StridedShape& s, I i) {
+  I off = 0;
   for (int d = s.rank - 1; d >= 0; --d) {
-    const int64_t idx = i % s.dims[d];
-    i /= s.dims[d];
-    off += idx * s.strides[d];
+    const I dim = static_cast<I>(s.dims[d]);
+    const I idx = i % dim;
+    i /= dim;
+    off += idx * static_cast<I>(s.strides[d]);
   }
   return off;
+}
+
+constexpr int64_t kInt32Limit = int64_t{1} << 31;
+
+// Whether n elements and every offset of `views` stay below 2^31.
+bool fits_int32(int64_t n, std::initializer_list<const StridedShape*> views) {
+  if (n >= kInt32Limit) return false;
+  for (const StridedShape* v : views) {
+    if (!v) continue;
+    int64_t extent = 1;
+    for (int d = 0; d < v->rank; ++d)
+      extent += (v->dims[d] - 1) * (v->strides[d] < 0 ? -v->strides[d] : v->strides[d]);
+    if (extent >= kInt32Limit) return false;
+  }
+  return true;
 }
 
 int64_t numel(const StridedShape& s) {
@@ -104,18 +106,21 @@ int64_t numel(const StridedShape& s) {
   return n;
 }
 
-template <typename S, typename D>
-__global__ void strided_copy_kernel(const S* src, StridedShape view, D* dst, int64_t n,
-                                    bool dense_dst, StridedShape dst_view) {
-  QF_GRID_STRIDE(i, n) {
-    store(dst, dense_dst ? i : strided_offset(dst_view, i), load(src, strided_offset(view, i)));
+template <typename I, typename S, typename D>
+__global__ void strided_copy_kernel(const S* src, StridedShape view, D* dst, I n, bool dense_dst,
+                                    StridedShape dst_view, Grid src_grid, float dst_inv_scale,
+                                    float dst_zero_point) {
+  QF_GRID_STRIDE(I, i, n) {
+    float v = load(src, strided_offset(view, i));
+    if constexpr (kIs8Bit<S>) v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
+    if constexpr (kIs8Bit<D>) v = v * dst_inv_scale + dst_zero_point;
+    store(dst, dense_dst ? i : strided_offset(dst_view, i), v);
   }
 }
 
-template <typename T>
-__global__ void epilogue_kernel(T* y, int64_t n, const T* bias, int64_t channels, const T* z,
-                                ActParams act) {
-  QF_GRID_STRIDE(i, n) {
+template <typename I, typename T>
+__global__ void epilogue_kernel(T* y, I n, const T* bias, I channels, const T* z, ActParams act) {
+  QF_GRID_STRIDE(I, i, n) {
     float v = load(y, i);
     if (bias) v += load(bias, i % channels);
     if (z) v += load(z, i);
@@ -125,15 +130,15 @@ __global__ void epilogue_kernel(T* y, int64_t n, const T* bias, int64_t channels
 
 template <typename T>
 __global__ void unary_kernel(const T* in, T* out, int64_t n, ActParams act) {
-  QF_GRID_STRIDE(i, n) {
+  QF_GRID_STRIDE(int64_t, i, n) {
     store(out, i, activate(act, load(in, i)));
   }
 }
 
-template <typename T>
+template <typename I, typename T>
 __global__ void binary_kernel(BinaryOp op, const T* a, StridedShape av, const T* b, StridedShape bv,
-                              T* out, int64_t n) {
-  QF_GRID_STRIDE(i, n) {
+                              T* out, I n) {
+  QF_GRID_STRIDE(I, i, n) {
     const float x = load(a, strided_offset(av, i));
     const float y = load(b, strided_offset(bv, i));
     float r = 0.f;
@@ -165,15 +170,15 @@ __global__ void binary_kernel(BinaryOp op, const T* a, StridedShape av, const T*
 }
 
 // One thread per output element (n, oh, ow, c): consecutive threads read consecutive channels.
-template <typename T>
-__global__ void pool2d_kernel(const T* in, T* out, Pool2d p, int64_t total) {
-  QF_GRID_STRIDE(i, total) {
-    const int64_t c = i % p.c;
-    int64_t r = i / p.c;
-    const int64_t ow = r % p.ow;
-    r /= p.ow;
-    const int64_t oh = r % p.oh;
-    const int64_t n = r / p.oh;
+template <typename I, typename T>
+__global__ void pool2d_kernel(const T* in, T* out, Pool2d p, I total) {
+  QF_GRID_STRIDE(I, i, total) {
+    const I c = i % static_cast<I>(p.c);
+    I r = i / static_cast<I>(p.c);
+    const I ow = r % static_cast<I>(p.ow);
+    r /= static_cast<I>(p.ow);
+    const I oh = r % static_cast<I>(p.oh);
+    const I n = r / static_cast<I>(p.oh);
     const int64_t h0 = oh * p.sh - p.pad_top;
     const int64_t w0 = ow * p.sw - p.pad_left;
     float acc = p.max ? -INFINITY : 0.f;
@@ -185,7 +190,7 @@ __global__ void pool2d_kernel(const T* in, T* out, Pool2d p, int64_t total) {
       for (int64_t kw = 0; kw < p.kw; ++kw) {
         const int64_t w = w0 + kw * p.dw;
         if (w < 0 || w >= p.w) continue;
-        const float v = load(in, ((n * p.h + h) * p.w + w) * p.c + c);
+        const float v = load(in, static_cast<I>(((n * p.h + h) * p.w + w) * p.c + c));
         nan = nan || v != v;
         acc = p.max ? fmaxf(acc, v) : acc + v;
         ++count;
@@ -205,6 +210,120 @@ __global__ void pool2d_kernel(const T* in, T* out, Pool2d p, int64_t total) {
     }
     if (nan) acc = NAN;
     store(out, i, acc);
+  }
+}
+
+// 8-bit NHWC pooling of 4 channels per thread (c % 4 == 0): one 32-bit load per window element
+// and one 32-bit store, so that a warp reads and writes whole sectors (the byte-wise kernel took
+// 1 ms for ResNet-50's max pool at batch 256 on an H200). Same arithmetic as pool2d_kernel.
+template <typename T>
+__global__ void pool2d_8bit_x4_kernel(const T* in, T* out, Pool2d p, int total4) {
+  const int c4 = static_cast<int>(p.c / 4);
+  QF_GRID_STRIDE(int, i, total4) {
+    const int c = (i % c4) * 4;
+    int r = i / c4;
+    const int ow = r % static_cast<int>(p.ow);
+    r /= static_cast<int>(p.ow);
+    const int oh = r % static_cast<int>(p.oh);
+    const int n = r / static_cast<int>(p.oh);
+    const int h0 = oh * static_cast<int>(p.sh) - static_cast<int>(p.pad_top);
+    const int w0 = ow * static_cast<int>(p.sw) - static_cast<int>(p.pad_left);
+    float acc[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[j] = p.max ? -INFINITY : 0.f;
+    int count = 0;
+    for (int kh = 0; kh < p.kh; ++kh) {
+      const int h = h0 + kh * static_cast<int>(p.dh);
+      if (h < 0 || h >= p.h) continue;
+      for (int kw = 0; kw < p.kw; ++kw) {
+        const int w = w0 + kw * static_cast<int>(p.dw);
+        if (w < 0 || w >= p.w) continue;
+        const uint32_t word = *reinterpret_cast<const uint32_t*>(
+            in +
+            ((static_cast<int>(n * p.h) + h) * static_cast<int>(p.w) + w) * static_cast<int>(p.c) +
+            c);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t b = (word >> (8 * j)) & 0xffu;
+          const float v = std::is_same_v<T, int8_t> ? static_cast<float>(static_cast<int8_t>(b))
+                                                    : static_cast<float>(b);
+          acc[j] = p.max ? fmaxf(acc[j], v) : acc[j] + v;
+        }
+        ++count;
+      }
+    }
+    int divisor = count;
+    if (!p.max && p.count_include_pad) {
+      const int h_end =
+          min(h0 + static_cast<int>((p.kh - 1) * p.dh) + 1, static_cast<int>(p.h + p.pad_bottom));
+      const int w_end =
+          min(w0 + static_cast<int>((p.kw - 1) * p.dw) + 1, static_cast<int>(p.w + p.pad_right));
+      divisor = ((h_end - h0 + static_cast<int>(p.dh) - 1) / static_cast<int>(p.dh)) *
+                ((w_end - w0 + static_cast<int>(p.dw) - 1) / static_cast<int>(p.dw));
+    }
+    uint32_t word = 0;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float v = p.max ? acc[j] : (divisor > 0 ? acc[j] / static_cast<float>(divisor) : 0.f);
+      T q[1];
+      store(q, 0, v);
+      word |= static_cast<uint32_t>(static_cast<uint8_t>(q[0])) << (8 * j);
+    }
+    *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(i) * 4) = word;
+  }
+}
+
+// NCHW -> NHWC (to_nhwc) or back, one thread per pixel walking its channels: reads (or writes)
+// coalesced across the warp's pixels, with 32-bit index arithmetic. The NHWC side may have more
+// channels than c (`nhwc_c`, e.g. 3 padded to 4), which get real 0 (an 8-bit grid's zero point).
+template <typename S, typename D>
+__global__ void nchw_nhwc_kernel(const S* src, D* dst, int n, int c, int hw, int nhwc_c,
+                                 bool to_nhwc, Grid src_grid, float dst_inv_scale,
+                                 float dst_zero_point) {
+  const int pixels = n * hw;
+  QF_GRID_STRIDE(int, p, pixels) {
+    const int img = p / hw;
+    const int x = p - img * hw;
+    if constexpr (kIs8Bit<D>) {
+      // 8-bit NHWC pixels of 4k channels: whole 32-bit words, so that a warp's stores fill whole
+      // 32-byte sectors (a partly written sector costs the H200 a read of it first: byte-wise
+      // stores of a ResNet-50 input at batch 256 took 2.9 ms).
+      if (to_nhwc && nhwc_c % 4 == 0) {
+        for (int ch0 = 0; ch0 < nhwc_c; ch0 += 4) {
+          uint32_t word = 0;
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int ch = ch0 + j;
+            float v = 0.f;
+            if (ch < c) {
+              v = load(src, (img * c + ch) * hw + x);
+              if constexpr (kIs8Bit<S>) {
+                v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
+              }
+            }
+            D q[1];
+            store(q, 0, v * dst_inv_scale + dst_zero_point);
+            word |= static_cast<uint32_t>(static_cast<uint8_t>(q[0])) << (8 * j);
+          }
+          *reinterpret_cast<uint32_t*>(dst + static_cast<int64_t>(p) * nhwc_c + ch0) = word;
+        }
+        continue;
+      }
+    }
+    for (int ch = 0; ch < nhwc_c; ++ch) {
+      const int nchw = (img * c + ch) * hw + x;
+      const int nhwc = p * nhwc_c + ch;
+      if (!to_nhwc && ch >= c) break;
+      float v = 0.f;
+      if (ch < c) {
+        v = load(src, to_nhwc ? nchw : nhwc);
+        if constexpr (kIs8Bit<S>) {
+          v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
+        }
+      }
+      if constexpr (kIs8Bit<D>) v = v * dst_inv_scale + dst_zero_point;
+      store(dst, to_nhwc ? nhwc : nchw, v);
+    }
   }
 }
 
@@ -295,6 +414,19 @@ int dispatch(DType t, Fn&& fn) {
   }
 }
 
+// dispatch() plus the 8-bit storage types, for the launchers that move or pool stored values.
+template <typename Fn>
+int dispatch_storage(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::kI8:
+      return fn(static_cast<int8_t*>(nullptr));
+    case DType::kU8:
+      return fn(static_cast<uint8_t*>(nullptr));
+    default:
+      return dispatch(t, fn);
+  }
+}
+
 int last_error() {
   return static_cast<int>(cudaGetLastError());
 }
@@ -302,19 +434,50 @@ int last_error() {
 }  // namespace
 
 int launch_strided_copy(const void* src, DType src_type, const StridedShape& view, void* dst,
-                        DType dst_type, cudaStream_t stream, const StridedShape* dst_strides) {
+                        DType dst_type, cudaStream_t stream, const StridedShape* dst_strides,
+                        Grid src_grid, Grid dst_grid) {
   StridedShape dst_view = dst_strides ? *dst_strides : StridedShape{};
   for (int d = 0; d < view.rank; ++d) dst_view.dims[d] = view.dims[d];
   dst_view.rank = view.rank;
   const int64_t n = numel(view);
   if (n == 0) return 0;
-  return dispatch(src_type, [&](auto* s) {
-    return dispatch(dst_type, [&](auto* d) {
+  const float inv = 1.f / dst_grid.scale;
+  const float zp = static_cast<float>(dst_grid.zero_point);
+  const bool small = fits_int32(n, {&view, dst_strides ? &dst_view : nullptr});
+  return dispatch_storage(src_type, [&](auto* s) {
+    return dispatch_storage(dst_type, [&](auto* d) {
       using S = std::remove_pointer_t<decltype(s)>;
       using D = std::remove_pointer_t<decltype(d)>;
-      strided_copy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const S*>(src), view,
-                                                                  static_cast<D*>(dst), n,
-                                                                  dst_strides == nullptr, dst_view);
+      if (small) {
+        strided_copy_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
+            static_cast<const S*>(src), view, static_cast<D*>(dst), static_cast<int32_t>(n),
+            dst_strides == nullptr, dst_view, src_grid, inv, zp);
+      } else {
+        strided_copy_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(
+            static_cast<const S*>(src), view, static_cast<D*>(dst), n, dst_strides == nullptr,
+            dst_view, src_grid, inv, zp);
+      }
+      return last_error();
+    });
+  });
+}
+
+int launch_nchw_nhwc(const void* src, DType src_type, Grid src_grid, void* dst, DType dst_type,
+                     Grid dst_grid, int64_t n, int64_t c, int64_t hw, int64_t nhwc_c, bool to_nhwc,
+                     cudaStream_t stream) {
+  const int64_t pixels = n * hw;
+  if (pixels == 0 || nhwc_c == 0) return 0;
+  if (pixels * nhwc_c >= kInt32Limit || nhwc_c < c) return static_cast<int>(cudaErrorInvalidValue);
+  const float inv = 1.f / dst_grid.scale;
+  const float zp = static_cast<float>(dst_grid.zero_point);
+  return dispatch_storage(src_type, [&](auto* s) {
+    return dispatch_storage(dst_type, [&](auto* d) {
+      using S = std::remove_pointer_t<decltype(s)>;
+      using D = std::remove_pointer_t<decltype(d)>;
+      nchw_nhwc_kernel<<<blocks_for(pixels), kThreads, 0, stream>>>(
+          static_cast<const S*>(src), static_cast<D*>(dst), static_cast<int>(n),
+          static_cast<int>(c), static_cast<int>(hw), static_cast<int>(nhwc_c), to_nhwc, src_grid,
+          inv, zp);
       return last_error();
     });
   });
@@ -325,9 +488,15 @@ int launch_epilogue(void* y, DType type, int64_t n, const void* bias, int64_t ch
   if (n == 0) return 0;
   return dispatch(type, [&](auto* t) {
     using T = std::remove_pointer_t<decltype(t)>;
-    epilogue_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-        static_cast<T*>(y), n, static_cast<const T*>(bias), channels > 0 ? channels : 1,
-        static_cast<const T*>(z), act);
+    const int64_t ch = channels > 0 ? channels : 1;
+    if (n < kInt32Limit) {
+      epilogue_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
+          static_cast<T*>(y), static_cast<int32_t>(n), static_cast<const T*>(bias),
+          static_cast<int32_t>(ch), static_cast<const T*>(z), act);
+    } else {
+      epilogue_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(
+          static_cast<T*>(y), n, static_cast<const T*>(bias), ch, static_cast<const T*>(z), act);
+    }
     return last_error();
   });
 }
@@ -347,11 +516,18 @@ int launch_binary(BinaryOp op, const void* a, const StridedShape& a_view, const 
                   const StridedShape& b_view, void* out, DType type, cudaStream_t stream) {
   const int64_t n = numel(a_view);
   if (n == 0) return 0;
+  const bool small = fits_int32(n, {&a_view, &b_view});
   return dispatch(type, [&](auto* t) {
     using T = std::remove_pointer_t<decltype(t)>;
-    binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(op, static_cast<const T*>(a), a_view,
-                                                          static_cast<const T*>(b), b_view,
-                                                          static_cast<T*>(out), n);
+    if (small) {
+      binary_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
+          op, static_cast<const T*>(a), a_view, static_cast<const T*>(b), b_view,
+          static_cast<T*>(out), static_cast<int32_t>(n));
+    } else {
+      binary_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(
+          op, static_cast<const T*>(a), a_view, static_cast<const T*>(b), b_view,
+          static_cast<T*>(out), n);
+    }
     return last_error();
   });
 }
@@ -359,10 +535,28 @@ int launch_binary(BinaryOp op, const void* a, const StridedShape& a_view, const 
 int launch_pool2d(const void* in, void* out, DType type, const Pool2d& p, cudaStream_t stream) {
   const int64_t n = p.n * p.oh * p.ow * p.c;
   if (n == 0) return 0;
-  return dispatch(type, [&](auto* t) {
+  const bool small = n < kInt32Limit && p.n * p.h * p.w * p.c < kInt32Limit;
+  if ((type == DType::kI8 || type == DType::kU8) && small && p.c % 4 == 0 &&
+      reinterpret_cast<uintptr_t>(in) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0) {
+    const int total4 = static_cast<int>(n / 4);
+    if (type == DType::kI8) {
+      pool2d_8bit_x4_kernel<<<blocks_for(total4), kThreads, 0, stream>>>(
+          static_cast<const int8_t*>(in), static_cast<int8_t*>(out), p, total4);
+    } else {
+      pool2d_8bit_x4_kernel<<<blocks_for(total4), kThreads, 0, stream>>>(
+          static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out), p, total4);
+    }
+    return last_error();
+  }
+  return dispatch_storage(type, [&](auto* t) {
     using T = std::remove_pointer_t<decltype(t)>;
-    pool2d_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
-                                                          static_cast<T*>(out), p, n);
+    if (small) {
+      pool2d_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
+          static_cast<const T*>(in), static_cast<T*>(out), p, static_cast<int32_t>(n));
+    } else {
+      pool2d_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const T*>(in),
+                                                                     static_cast<T*>(out), p, n);
+    }
     return last_error();
   });
 }

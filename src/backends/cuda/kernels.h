@@ -1,7 +1,8 @@
 // The cuda backend's own kernels (kernels.cu), behind plain C++ launchers so that the rest of
 // the backend compiles as ordinary C++ and needs no nvcc.
 //
-// Storage types are f32, f16 and bf16 (DType tags); arithmetic is always fp32 in registers.
+// Storage types are f32, f16 and bf16 (DType tags), plus s8/u8 where a launcher says so;
+// arithmetic is always fp32 in registers.
 // Every launcher enqueues on `stream` and returns the launch's cudaError_t (as int, so this
 // header needs no CUDA include), which the caller checks.
 #pragma once
@@ -51,12 +52,33 @@ struct StridedShape {
   int64_t strides[kMaxDims] = {};  // in elements; 0 along broadcast dims
 };
 
+// The grid of an 8-bit storage type (s8/u8) of a float value: real = scale * (q - zero_point).
+// Float storage types ignore it.
+struct Grid {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+  // (Written out: the .cu files are C++17.)
+  bool operator==(const Grid& o) const { return scale == o.scale && zero_point == o.zero_point; }
+};
+
 // Copies (and converts) every element of the index space `src_view.dims`: element idx reads
 // src at sum(idx[d] * src_view.strides[d]) and writes dst densely, or, with `dst_strides`, at
 // sum(idx[d] * dst_strides[d]). Transposes, layout conversions and concatenation all are this.
+// Storage types are f32, f16, bf16, s8 and u8: an s8/u8 source is dequantized on `src_grid`, an
+// s8/u8 destination quantized onto `dst_grid` (round half to even, saturated), so the same
+// kernel quantizes, dequantizes and requantizes.
 int launch_strided_copy(const void* src, DType src_type, const StridedShape& src_view, void* dst,
                         DType dst_type, cudaStream_t stream,
-                        const StridedShape* dst_strides = nullptr);
+                        const StridedShape* dst_strides = nullptr, Grid src_grid = {},
+                        Grid dst_grid = {});
+
+// NCHW <-> NHWC of a 4-D tensor [n, c, h, w] (hw = h * w), converting types as
+// launch_strided_copy does, with 32-bit index arithmetic (n * hw * nhwc_c < 2^31) and one
+// thread per pixel: the fast path for thin tensors (an image network's 3-channel input). The
+// NHWC side has `nhwc_c` >= c channels; those beyond c are real 0 (the 8-bit zero point).
+int launch_nchw_nhwc(const void* src, DType src_type, Grid src_grid, void* dst, DType dst_type,
+                     Grid dst_grid, int64_t n, int64_t c, int64_t hw, int64_t nhwc_c, bool to_nhwc,
+                     cudaStream_t stream);
 
 // y = act(y + bias[channel] + z): the epilogue of convolutions and GEMMs. bias (may be null) has
 // `channels` entries and the channel of element i is i % channels (NHWC and row-major GEMM
@@ -84,7 +106,9 @@ struct Pool2d {
   bool count_include_pad = false;
 };
 
-// NHWC pooling; global pooling is a window of the whole image.
+// NHWC pooling; global pooling is a window of the whole image. Also s8/u8, where input and output
+// share one grid: max pooling is exact, an average is rounded half to even (the caller refuses
+// averages that would count padding under a nonzero zero point).
 int launch_pool2d(const void* in, void* out, DType type, const Pool2d& p, cudaStream_t stream);
 
 // LayerNormalization of each of `rows` dense rows of `inner` elements: (x - mean) / sqrt(var +

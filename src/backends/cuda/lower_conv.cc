@@ -92,8 +92,7 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
       i32(g.dilations[0]), i32(g.dilations[1]), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   QF_CUDNN_RETURN(cudnnSetConvolutionGroupCount(conv->conv, i32(group)));
   // fp32 means fp32: FMA kernels only (cuDNN's default math would allow TF32 tensor cores).
-  const cudnnMathType_t math =
-      ctx_.precision == runtime::Precision::kFP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+  const cudnnMathType_t math = strict_fp32() ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
   QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, math));
   int n = 0, c = 0, h = 0, wd = 0;
   QF_CUDNN_RETURN(
@@ -119,7 +118,7 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
   }
   // fp32 keeps FMA math on the descriptor whatever the heuristic's entry says (an entry of
   // default math would otherwise let cuDNN use TF32); other precisions take cuDNN's choice.
-  const bool fp32 = ctx_.precision == runtime::Precision::kFP32;
+  const bool fp32 = strict_fp32();
   // The heuristic's `memory` is an estimate; the exact workspace comes from asking for the
   // algorithm with its math type on the descriptor. Running with less than that is a
   // CUDNN_STATUS_BAD_PARAM (seen on depthwise convolutions at batch 256 in fp16).
@@ -201,9 +200,8 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
                  launch_epilogue(p.ptr(yb), t, count, p.ptr(bb), channels, p.ptr(zb), ap, c.stream),
                  "the convolution epilogue");
            });
-  std::string impl =
-      fmt::format("cudnn_{}_nhwc_{}{} [cuda]", fused_conv ? "conv_bias_act" : "conv", dt(t),
-                  ctx_.precision == runtime::Precision::kFP32 ? "_fma" : "_tensorop");
+  std::string impl = fmt::format("cudnn_{}_nhwc_{}{} [cuda]", fused_conv ? "conv_bias_act" : "conv",
+                                 dt(t), strict_fp32() ? "_fma" : "_tensorop");
   if (epilogue) impl += " + epilogue_kernel";
   std::string op = "Conv";
   if (z) op += "+Add";

@@ -101,8 +101,18 @@ Result<bool> Builder::lower_reshape(const ir::Node& node) {
   const ir::Value* y = node.outputs[0];
   const ValueInfo& xi = info(x);
   int src = -1;
+  // An INT8 engine's 8-bit tensor stays 8-bit through a reshape: its plain bytes (an NHWC tensor
+  // of 1x1 pixels has them already; others are copied into plain order, on the same grid).
+  if (const int x8 = int8_buffer(x); x8 >= 0) {
+    const Shape& xs = plan_->buf(x8).shape;
+    if (plan_->buf(x8).layout == Layout::kPlain || (xs.size() == 4 && xs[2] * xs[3] == 1)) {
+      src = x8;
+    } else {
+      QF_ASSIGN_OR_RETURN(src, request_int8(x, Layout::kPlain));
+    }
+  }
   for (int b : xi.buffers) {
-    if (plan_->buf(b).on_device() && plan_->buf(b).layout == Layout::kPlain) src = b;
+    if (src < 0 && plan_->buf(b).on_device() && plan_->buf(b).layout == Layout::kPlain) src = b;
   }
   if (src < 0 && float_value(x) && native_layout(x) == Layout::kNHWC) {
     QF_ASSIGN_OR_RETURN(src, request_device(x, Layout::kPlain, cdt()));
@@ -120,6 +130,7 @@ Result<bool> Builder::lower_reshape(const ir::Node& node) {
   b.kind = Buffer::Kind::kAlias;
   b.root = plan_->root_of(src);
   b.dtype = plan_->buf(src).dtype;
+  b.grid = plan_->buf(src).grid;
   b.shape = shape(y);
   b.layout = Layout::kPlain;
   b.bytes = plan_->buf(src).bytes;

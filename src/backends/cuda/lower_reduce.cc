@@ -50,9 +50,25 @@ Result<bool> Builder::lower_pool(const ir::Node& node, std::string* why) {
     p.pad_right = g.pad_end[1];
     p.count_include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
   }
-  const DType t = cdt();
-  QF_ASSIGN_OR_RETURN(const int xb, request_device(x, Layout::kNHWC, t));
+  // INT8 engines pool a tensor stored in 8 bits in 8 bits, on its grid (max pooling is exact,
+  // an average rounds once); only an average that counts padding under a nonzero zero point
+  // (padding is q = 0, not real 0) dequantizes first.
+  DType t = cdt();
+  Grid grid;
+  int xb = -1;
+  if (const int x8 = int8_engine() ? int8_buffer(x) : -1; x8 >= 0) {
+    const bool pads = p.pad_top || p.pad_left || p.pad_bottom || p.pad_right;
+    if (p.max || !p.count_include_pad || !pads || plan_->buf(x8).grid.zero_point == 0) {
+      QF_ASSIGN_OR_RETURN(xb, request_int8(x, Layout::kNHWC));
+      t = plan_->buf(xb).dtype;
+      grid = plan_->buf(xb).grid;
+    }
+  }
+  if (xb < 0) {
+    QF_ASSIGN_OR_RETURN(xb, request_device(x, Layout::kNHWC, t));
+  }
   const int yb = new_arena(t, ys, Layout::kNHWC);
+  plan_->buf(yb).grid = grid;
   info(node.outputs[0]).buffers.push_back(yb);
   const std::string name = node.op_type;
   add_step(node.label(), {xb, yb}, [=](Plan& pl, DeviceContext& c) {

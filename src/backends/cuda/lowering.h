@@ -3,9 +3,11 @@
 //
 // builder.cc keeps the values and their buffers (requests in a layout and type, conversions,
 // uploads, downloads), infers the concrete shapes and walks the nodes; each lower_*.cc lowers
-// one family of ops (lower_conv.cc: cuDNN; lower_gemm.cc: cuBLASLt; lower_elementwise.cc,
-// lower_reduce.cc, lower_data_movement.cc: the backend's own kernels); host_fallback.cc runs a
-// node's reference kernel on the host, with the copies it needs.
+// one family of ops (lower_conv.cc: cuDNN; lower_gemm.cc: cuBLASLt; lower_int8_conv.cc: INT8
+// convolutions and matrix products on our tensor-core kernels, with int8_policy.cc deciding which
+// tensors stay 8-bit and on which grid; lower_elementwise.cc, lower_reduce.cc,
+// lower_data_movement.cc: the backend's own kernels); host_fallback.cc runs a node's reference
+// kernel on the host, with the copies it needs.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -69,6 +72,8 @@ inline ActParams to_act(const ops::ActivationSpec& a) {
 
 // The cuDNN descriptors of one convolution step (lower_conv.cc).
 struct CudnnConv;
+// One int8 layer in the int8 kernels' GEMM form (lower_int8_conv.cc).
+struct Int8Spec;
 
 class Builder {
  public:
@@ -88,6 +93,8 @@ class Builder {
   };
 
   // ---- values and buffers ----
+  // The float storage type of the precision (fp32 for INT8 engines' float layers, as TensorRT's
+  // int8 mode without fp16 keeps them).
   DType cdt() const {
     switch (ctx_.precision) {
       case runtime::Precision::kFP16:
@@ -174,7 +181,8 @@ class Builder {
                             const std::string& variant);
   Result<int> request_device(const ir::Value* v, Layout layout, DType type);
   Result<int> request_host(const ir::Value* v);
-  int add_copy_convert(int src, Layout layout, DType type, const std::string& what);
+  // A new buffer holding `src` in `layout` and `type` (on `grid` when `type` is s8/u8).
+  int add_copy_convert(int src, Layout layout, DType type, const std::string& what, Grid grid = {});
   // The layout of the device buffer a float value was written in (plain when on the host).
   Layout native_layout(const ir::Value* v) {
     for (int b : info(v).buffers) {
@@ -209,6 +217,45 @@ class Builder {
   Result<bool> lower_concat(const ir::Node& node, std::string* why);
   // host_fallback.cc
   Status add_reference(const ir::Node& node);
+
+  // ---- INT8 (int8_policy.cc: the cpu backend's policy, so that both engines store the same
+  // tensors in the same types on the same grids) ----
+  bool int8_engine() const { return ctx_.precision == runtime::Precision::kINT8; }
+  // The symmetric int8 scale of `v` (BuildOptions::activation_scales), or nullptr.
+  const float* int8_scale(const ir::Value* v) const;
+  // Whether `v` is known to be >= 0 (it is then stored as u8 with half the scale).
+  bool non_negative(const ir::Value* v);
+  // Whether the output `v` of an int8 layer stays 8-bit: it has a scale, is no graph output, and
+  // every consumer reads 8-bit (int8 convolutions and matrix products as data or residual,
+  // pooling, reshapes); others would only dequantize it again.
+  bool stays_int8(const ir::Value* v);
+  // The 8-bit type and grid `v` is stored in: its existing 8-bit device buffer's, else the one a
+  // Q/DQ graph fixed, else u8 on half the scale when non-negative and s8 on the scale otherwise.
+  // Requires int8_scale(v).
+  std::pair<DType, Grid> int8_storage(const ir::Value* v);
+  // The first 8-bit device buffer of `v` (in `layout`, or any layout when nullopt), or -1.
+  int int8_buffer(const ir::Value* v, std::optional<Layout> layout = std::nullopt);
+  // `v` on the device in 8 bits and `layout`: an existing buffer, a copy of one in another
+  // layout (same grid), or its float value quantized onto int8_storage(v).
+  Result<int> request_int8(const ir::Value* v, Layout layout);
+  // lower_int8_conv.cc: Conv/FusedConv and Gemm/MatMul (constant weights) in int8; false (with
+  // `why`) when the node has to stay float, which the caller then lowers and notes.
+  Result<bool> lower_int8_conv(const ir::Node& node, std::string* why);
+  Result<bool> lower_int8_gemm(const ir::Node& node, std::string* why);
+  // Chooses buffers, tile and epilogue for `spec` and appends its step and kernel; false (with
+  // `why`) for tensors too large for the kernels' 32-bit index arithmetic.
+  Result<bool> emit_int8(const ir::Node& node, Int8Spec& spec, std::string* why);
+  // fp32 in INT8 engines means fp32: FMA math, no TF32, as in FP32 engines.
+  bool strict_fp32() const {
+    return ctx_.precision == runtime::Precision::kFP32 ||
+           ctx_.precision == runtime::Precision::kINT8;
+  }
+  // Explains on the last kernel why an int8 engine runs this convolution / product in float.
+  void note_float_in_int8_engine(const std::string& why) {
+    if (int8_engine() && !plan_->kernels.empty()) {
+      plan_->kernels.back().note = "fp32 in an int8 engine: " + why;
+    }
+  }
 
   bool float_value(const ir::Value* v) { return v && info(v).dtype == DType::kF32; }
 

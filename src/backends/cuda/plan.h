@@ -2,7 +2,8 @@
 //
 // Every value lives in one or more Buffers: device memory (a slice of the one activation arena,
 // an uploaded weight, or an alias over either) in a layout (plain row-major, or NHWC for 4-D
-// tensors) and a storage type (f32, or f16/bf16 at those precisions), or pinned host memory for
+// tensors) and a storage type (f32, or f16/bf16 at those precisions; s8/u8 on a Grid for the
+// float activations an INT8 engine keeps quantized), or pinned host memory for
 // graph inputs and for the ops that run their reference kernels on the host. A consumer asks for
 // a value in the layout and type it needs; the builder returns a buffer that already holds it or
 // appends the conversion (a transpose/cast kernel, a device<->host copy) once. Steps run in
@@ -21,6 +22,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/cuda/kernels.h"
 #include "ir/graph.h"
 #include "qforge/status.h"
 #include "qforge/tensor.h"
@@ -60,6 +63,16 @@ struct DeviceContext {
   cudnnHandle_t cudnn = nullptr;
   cublasLtHandle_t cublaslt = nullptr;
   runtime::Precision precision = runtime::Precision::kFP32;
+  int sm_count = 1;  // multiprocessors of the device (tile and split-K choices)
+  int max_smem = 0;  // shared memory per block a kernel can opt in to, in bytes
+  // INT8 engines: the symmetric activation scales by tensor name (BuildOptions), and the 8-bit
+  // storage a Q/DQ graph fixed for some tensors (type and grid, from BuildOptions' grids).
+  std::map<std::string, float> int8_scales;
+  struct FixedGrid {
+    DType type = DType::kI8;
+    Grid grid;
+  };
+  std::map<std::string, FixedGrid> int8_fixed;
   // Weights converted and uploaded once, shared by every plan: (value, layout, type, variant).
   std::map<std::tuple<const ir::Value*, Layout, DType, std::string>, std::shared_ptr<DeviceMemory>>
       weights;
@@ -78,6 +91,7 @@ struct Buffer {
   enum class Kind { kArena, kWeight, kHost, kAlias };
   Kind kind = Kind::kArena;
   DType dtype = DType::kUndefined;  // as stored
+  Grid grid;                        // s8/u8 storage of a float value: its quantization grid
   Shape shape;                      // logical (NCHW order for an NHWC buffer)
   Layout layout = Layout::kPlain;
   int64_t bytes = 0;
@@ -114,6 +128,19 @@ class Plan {
   int64_t weights_bytes = 0;
   int workspace = -1;  // arena buffer shared by every cuDNN / cuBLASLt call as scratch
   int64_t workspace_bytes = 0;
+  // INT8 split-K scratch: int32 partial sums and per-tile counters, zeroed once at finalize()
+  // and left zeroed by every kernel that uses them (int8_kernels.h); shared by the layers, which
+  // run one after another on one stream.
+  int64_t split_sum_bytes = 0;
+  int64_t split_counters = 0;
+  int32_t* split_sums() const {
+    return static_cast<int32_t*>(split_scratch_ ? split_scratch_->ptr : nullptr);
+  }
+  int32_t* split_counter_ptr() const {
+    return split_scratch_ ? reinterpret_cast<int32_t*>(
+                                static_cast<std::byte*>(split_scratch_->ptr) + split_sum_bytes)
+                          : nullptr;
+  }
 
   int root_of(int b) const {
     return buffers[static_cast<size_t>(b)].kind == Buffer::Kind::kAlias
@@ -126,7 +153,7 @@ class Plan {
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
-  ~Plan();  // prints the per-step profile when QFORGE_CUDA_PROFILE is set
+  ~Plan();  // prints the per-step profile (device time per step) when QFORGE_CUDA_PROFILE is set
 
   // Places the arena (liveness-based) and resolves every device address.
   Status finalize();
@@ -139,7 +166,8 @@ class Plan {
 
  private:
   std::shared_ptr<DeviceMemory> arena_;
-  // QFORGE_CUDA_PROFILE: wall time of each step (synchronized after it) summed over runs.
+  std::shared_ptr<DeviceMemory> split_scratch_;
+  // QFORGE_CUDA_PROFILE: device time of each step (CUDA events around it) summed over runs.
   bool profile_ = false;
   // Enqueues the phases (the transfers only when asked), waits for the end and times the phases.
   Status execute(DeviceContext& ctx, bool transfers);
@@ -153,6 +181,7 @@ class Plan {
   bool replayed_graph_ = false;
   cudaGraphExec_t graph_exec_ = nullptr;
   std::vector<double> step_seconds_;
+  std::vector<cudaEvent_t> profile_events_;  // QFORGE_CUDA_PROFILE: one before each step, one after
   int profiled_runs_ = 0;
 };
 

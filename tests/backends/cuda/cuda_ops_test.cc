@@ -12,31 +12,15 @@
 
 #include <random>
 
-#include "backends/cpu/cpu_test_util.h"
+#include "backends/cuda/cuda_test_util.h"
 
 namespace qf {
 namespace {
 
 using onnx::TensorProto;
 using runtime::Precision;
+using testing::cuda_backend;
 using testing::ModelBuilder;
-
-const runtime::Backend* cuda_backend() {
-  return runtime::find_backend("cuda");
-}
-
-bool have_device() {
-  return cuda_backend() && cuda_backend()->supports(Precision::kFP32);
-}
-
-#define QF_REQUIRE_CUDA_DEVICE()                                            \
-  do {                                                                      \
-    if (!cuda_backend()) GTEST_SKIP() << "no cuda backend in this build";   \
-    if (!have_device()) {                                                   \
-      GTEST_SKIP() << "no usable CUDA device: "                             \
-                   << cuda_backend()->unsupported_reason(Precision::kFP32); \
-    }                                                                       \
-  } while (0)
 
 const std::vector<Precision> kPrecisions = {Precision::kFP32, Precision::kTF32, Precision::kFP16,
                                             Precision::kBF16};
@@ -79,8 +63,11 @@ bool on_gpu(const runtime::EngineInfo& info, const std::string& node) {
 
 TEST(CudaBackendTest, WithoutADeviceBuildIsUnsupportedCleanly) {
   if (!cuda_backend()) GTEST_SKIP() << "no cuda backend in this build";
-  if (have_device()) GTEST_SKIP() << "a CUDA device is present; the other tests cover it";
-  for (Precision p : kPrecisions) {
+  if (testing::have_cuda_device())
+    GTEST_SKIP() << "a CUDA device is present; the other tests cover it";
+  std::vector<Precision> all = kPrecisions;
+  all.push_back(Precision::kINT8);
+  for (Precision p : all) {
     EXPECT_FALSE(cuda_backend()->supports(p));
     EXPECT_NE(cuda_backend()->unsupported_reason(p).find("no CUDA device"), std::string::npos)
         << cuda_backend()->unsupported_reason(p);
@@ -94,12 +81,6 @@ TEST(CudaBackendTest, WithoutADeviceBuildIsUnsupportedCleanly) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().message();
   EXPECT_NE(r.status().message().find("no CUDA device"), std::string::npos) << r.status().message();
-}
-
-TEST(CudaBackendTest, Int8IsRefusedWithAReason) {
-  QF_REQUIRE_CUDA_DEVICE();
-  EXPECT_FALSE(cuda_backend()->supports(Precision::kINT8));
-  EXPECT_FALSE(cuda_backend()->unsupported_reason(Precision::kINT8).empty());
 }
 
 struct ConvCase {

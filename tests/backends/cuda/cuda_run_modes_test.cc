@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "backends/cpu/cpu_test_util.h"
+#include "backends/cuda/cuda_test_util.h"
 #include "runtime/engine_file.h"
 #include "runtime/gpu_isa.h"
 
@@ -14,20 +14,8 @@ namespace {
 
 using onnx::TensorProto;
 using runtime::Precision;
+using testing::cuda_backend;
 using testing::ModelBuilder;
-
-const runtime::Backend* cuda_backend() {
-  return runtime::find_backend("cuda");
-}
-
-#define QF_REQUIRE_CUDA_DEVICE()                                            \
-  do {                                                                      \
-    if (!cuda_backend()) GTEST_SKIP() << "no cuda backend in this build";   \
-    if (!cuda_backend()->supports(Precision::kFP32)) {                      \
-      GTEST_SKIP() << "no usable CUDA device: "                             \
-                   << cuda_backend()->unsupported_reason(Precision::kFP32); \
-    }                                                                       \
-  } while (0)
 
 // conv -> relu -> flatten -> gemm: every node on the device, so the plan can be a CUDA graph.
 // With `host_op`, an Elu (no CUDA kernel) runs on the host in between.
