@@ -54,7 +54,7 @@ is_system() {
 }
 
 for t in $targets; do
-  bin="$(find "$build" -maxdepth 2 -type f -name "$t" -perm -u+x | head -n1)"
+  bin="$(find "$build" -maxdepth 3 -type f -name "$t" -perm -u+x | head -n1)"
   [[ -n "$bin" ]] || { echo "device_pack: no built '$t' under $build" >&2; exit 1; }
   cp "$bin" "$stage/bin/$t"
   strip --strip-unneeded "$stage/bin/$t" 2>/dev/null || true

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -320,6 +321,17 @@ void print_profile(const bench::BenchRow& r) {
                    [](const auto& a, const auto& b) { return a.ms > b.ms; });
   fmt::print("\nprofile: {} batch {} ({} kernels, {:.3f} ms per query)\n", row_name(r), r.batch,
              layers.size(), total);
+  // Where the time goes by kind of kernel first: a per-layer list hides many small ones.
+  std::map<std::string, double> by_kind;
+  for (const auto& l : layers) by_kind[l.op] += l.ms;
+  std::vector<std::pair<std::string, double>> kinds(by_kind.begin(), by_kind.end());
+  std::stable_sort(kinds.begin(), kinds.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string summary;
+  for (const auto& [kind, ms] : kinds) {
+    summary += fmt::format("{}{} {:.3f} ms", summary.empty() ? "" : ", ", kind, ms);
+  }
+  fmt::print("  by kind: {}\n", summary);
   for (size_t i = 0; i < std::min<size_t>(layers.size(), 15); ++i) {
     fmt::print("  {:>8.3f} ms {:>5.1f}%  {:<12} {}\n", layers[i].ms,
                total > 0 ? 100 * layers[i].ms / total : 0.0, layers[i].op, layers[i].name);

@@ -154,14 +154,36 @@ std::unique_ptr<ir::Graph> import_case(const fs::path& dir) {
   return std::move(model->graph);
 }
 
-Result<Tensor> run_cpu(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options,
-                       const Tensor& input) {
-  const runtime::Backend* cpu = runtime::find_backend("cpu");
-  if (!cpu) return unsupported("no cpu backend in this build");
+Result<Tensor> run_engine(const char* backend_name, std::unique_ptr<ir::Graph> graph,
+                          const runtime::BuildOptions& options, const Tensor& input) {
+  const runtime::Backend* backend = runtime::find_backend(backend_name);
+  if (!backend) return unsupported("no {} backend in this build", backend_name);
   QF_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Engine> engine,
-                      cpu->build(std::move(graph), options));
+                      backend->build(std::move(graph), options));
   QF_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, engine->run({input}));
   return std::move(outputs.front());
+}
+
+Result<Tensor> run_cpu(std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options,
+                       const Tensor& input) {
+  return run_engine("cpu", std::move(graph), options, input);
+}
+
+// INT8 build options from entropy calibration on 16 random samples (all these tests have).
+Result<runtime::BuildOptions> random_calibration(const fs::path& dir, const Tensor& input) {
+  std::unique_ptr<ir::Graph> graph = import_case(dir);
+  if (!graph) return internal_error("import failed");
+  Shape sample_shape = input.shape();
+  sample_shape.erase(sample_shape.begin());
+  RandomSamples samples(sample_shape, 16);
+  quant::CalibrationOptions copt;
+  copt.batch_size = 8;
+  QF_ASSIGN_OR_RETURN(quant::CalibrationResult calibration,
+                      quant::calibrate(std::move(graph), samples, copt));
+  runtime::BuildOptions int8{.precision = runtime::Precision::kINT8};
+  int8.activation_scales = calibration.scales;
+  int8.calibration = "entropy on random samples";
+  return int8;
 }
 
 // Prints the agreement and checks the cosine against a floor that only a broken engine misses
@@ -201,19 +223,9 @@ TEST(TorchvisionModel, CpuEnginesInEveryPrecision) {
   }
 
   // INT8: entropy calibration on 16 random samples must finish, and its engine must run.
-  std::unique_ptr<ir::Graph> graph = import_case(dir);
-  ASSERT_TRUE(graph);
-  Shape sample_shape = input->shape();
-  sample_shape.erase(sample_shape.begin());
-  RandomSamples samples(sample_shape, 16);
-  quant::CalibrationOptions copt;
-  copt.batch_size = 8;
-  Result<quant::CalibrationResult> calibration = quant::calibrate(std::move(graph), samples, copt);
-  ASSERT_TRUE(calibration.ok()) << calibration.status().message();
-  runtime::BuildOptions int8{.precision = runtime::Precision::kINT8};
-  int8.activation_scales = calibration->scales;
-  int8.calibration = "entropy on random samples";
-  Result<Tensor> quantized = run_cpu(import_case(dir), int8, *input);
+  Result<runtime::BuildOptions> int8 = random_calibration(dir, *input);
+  ASSERT_TRUE(int8.ok()) << int8.status().message();
+  Result<Tensor> quantized = run_cpu(import_case(dir), *int8, *input);
   ASSERT_TRUE(quantized.ok()) << quantized.status().message();
   report_agreement(name + " cpu int8 (entropy, random calibration) vs fp32", *fp32, *quantized,
                    0.95);
@@ -222,7 +234,7 @@ TEST(TorchvisionModel, CpuEnginesInEveryPrecision) {
   std::unique_ptr<ir::Graph> qdq = import_case(dir);
   ASSERT_TRUE(qdq);
   quant::QdqExportOptions qdq_options;
-  qdq_options.activation_scales = calibration->scales;
+  qdq_options.activation_scales = int8->activation_scales;
   Result<quant::QdqExportReport> report = quant::insert_qdq(*qdq, qdq_options);
   ASSERT_TRUE(report.ok()) << report.status().message();
   onnx::ModelProto proto;
@@ -231,6 +243,52 @@ TEST(TorchvisionModel, CpuEnginesInEveryPrecision) {
   std::cout << fmt::format("{} Q/DQ: {} nodes and {} weights quantized\n", name,
                            report->quantized_nodes, report->quantized_weights);
   EXPECT_GT(report->quantized_nodes, 0);
+}
+
+// The cuda backend in every precision it builds: FP32 (TF32 off) by the same criterion as the
+// reference executor; TF32, FP16, BF16 and INT8 (the cpu test's random calibration) reported as
+// agreement with FP32, each against a cosine floor only a broken engine misses. Skips without a
+// CUDA device (CI has none; scripts/device_pack.sh and the `run` tool run it on a GPU).
+TEST(TorchvisionModel, CudaEnginesInEveryPrecision) {
+  const fs::path dir = case_dir();
+  if (dir.empty()) return;
+  const std::string name = dir.filename().string();
+  const runtime::Backend* cuda = runtime::find_backend("cuda");
+  if (!cuda) GTEST_SKIP() << "built without the cuda backend";
+  if (!cuda->supports(runtime::Precision::kFP32)) {
+    GTEST_SKIP() << cuda->unsupported_reason(runtime::Precision::kFP32);
+  }
+  Result<Tensor> input = io::read_npy(dir / "input.npy");
+  ASSERT_TRUE(input.ok()) << input.status().message();
+  Result<Tensor> expected = io::read_npy(dir / "expected.npy");
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+
+  Result<Tensor> fp32 =
+      run_engine("cuda", import_case(dir), {.precision = runtime::Precision::kFP32}, *input);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  const Comparison c = compare(*fp32, *expected);
+  std::cout << fmt::format("{} cuda fp32: max |ours - torch| = {:.3g}, relative {:.3g}\n", name,
+                           c.max_abs_error, c.relative());
+  EXPECT_EQ(c.non_finite, 0);
+  EXPECT_LT(c.relative(), kMaxRelativeError);
+
+  // Floors: tf32 and fp16 keep 10 mantissa bits, bf16 7 (in storage; fp32 accumulation).
+  const std::vector<std::pair<runtime::Precision, double>> floats = {
+      {runtime::Precision::kTF32, 0.999},
+      {runtime::Precision::kFP16, 0.999},
+      {runtime::Precision::kBF16, 0.99}};
+  for (const auto& [precision, floor] : floats) {
+    Result<Tensor> out = run_engine("cuda", import_case(dir), {.precision = precision}, *input);
+    ASSERT_TRUE(out.ok()) << runtime::precision_name(precision) << ": " << out.status().message();
+    report_agreement(fmt::format("{} cuda {} vs fp32", name, runtime::precision_name(precision)),
+                     *fp32, *out, floor);
+  }
+  Result<runtime::BuildOptions> int8 = random_calibration(dir, *input);
+  ASSERT_TRUE(int8.ok()) << int8.status().message();
+  Result<Tensor> quantized = run_engine("cuda", import_case(dir), *int8, *input);
+  ASSERT_TRUE(quantized.ok()) << quantized.status().message();
+  report_agreement(name + " cuda int8 (entropy, random calibration) vs fp32", *fp32, *quantized,
+                   0.95);
 }
 
 TEST(TorchvisionModel, MatchesPyTorch) {

@@ -171,6 +171,17 @@ class CudaEngine final : public runtime::Engine {
     return o;
   }
 
+  Status set_profiling(bool on) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ctx_.profile = on;
+    return {};
+  }
+
+  std::vector<runtime::LayerProfile> profile() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_plan_ ? last_plan_->profile() : std::vector<runtime::LayerProfile>{};
+  }
+
   Status set_timing_breakdown(bool on) override {
     std::lock_guard<std::mutex> lock(mutex_);
     ctx_.timing = on;

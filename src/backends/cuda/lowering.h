@@ -197,6 +197,9 @@ class Builder {
   Status add_outputs();
   // lower_conv.cc
   Result<bool> lower_conv(const ir::Node& node, bool fused, std::string* why);
+  // The f32 graph input `x` [n, c, h, w] converted to NHWC `t` with `channels` > c channels, the
+  // extra ones 0 (a thin image input for cuDNN's tensor-core kernels).
+  Result<int> padded_input(const ir::Value* x, int64_t channels, DType t);
   // Sets up cudnnConvolutionBiasActivationForward for `conv` and runs it once on scratch
   // memory; returns the bias buffer it reads (zeros when the node has none), or -1 when cuDNN
   // refuses this configuration.

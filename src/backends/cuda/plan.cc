@@ -100,41 +100,27 @@ Plan::~Plan() {
   for (cudaEvent_t e : profile_events_) {
     if (e) cudaEventDestroy(e);
   }
-  if (profiled_runs_ == 0) return;
-  double total = 0;
-  std::map<std::string, double> by_kind;
+}
+
+std::vector<runtime::LayerProfile> Plan::profile() const {
+  std::vector<runtime::LayerProfile> layers;
+  if (profiled_runs_ == 0) return layers;
   for (size_t i = 0; i < steps.size(); ++i) {
-    total += step_seconds_[i];
-    // "node 'conv1' (Conv)" -> "Conv"; "convert x" -> "convert".
+    // "node 'conv1' (Conv)" -> "Conv"; "convert x" -> "convert"; host fallbacks say so.
     const std::string& l = steps[i].label;
     const size_t open = l.rfind('(');
     std::string kind = open != std::string::npos && l.back() == ')'
                            ? l.substr(open + 1, l.size() - open - 2)
                            : l.substr(0, l.find(' '));
-    if (l.size() > 7 && l.compare(l.size() - 7, 7, " (host)") == 0) kind = "host fallback";
-    by_kind[kind] += step_seconds_[i];
+    if (steps[i].host) kind = "host fallback";
+    layers.push_back({.name = l, .kind = kind, .ms = 1e3 * step_seconds_[i] / profiled_runs_});
   }
-  const double runs = profiled_runs_;
-  std::fprintf(stderr,
-               "qforge cuda profile: %zu steps, %d runs, %.3f ms per run (device time between "
-               "events around each step, eager launches)\n",
-               steps.size(), profiled_runs_, 1e3 * total / runs);
-  for (const auto& [k, t] : by_kind)
-    std::fprintf(stderr, "  %-20s %8.3f ms\n", k.c_str(), 1e3 * t / runs);
-  std::vector<size_t> order(steps.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return step_seconds_[a] > step_seconds_[b]; });
-  for (size_t k = 0; k < std::min<size_t>(order.size(), 24); ++k) {
-    std::fprintf(stderr, "  %8.3f ms  %s\n", 1e3 * step_seconds_[order[k]] / runs,
-                 steps[order[k]].label.c_str());
-  }
+  return layers;
 }
 
 Status Plan::finalize() {
-  profile_ = std::getenv("QFORGE_CUDA_PROFILE") != nullptr;
   graph_capturable_ =
-      !profile_ && std::none_of(steps.begin(), steps.end(), [](const Step& s) { return s.host; });
+      std::none_of(steps.begin(), steps.end(), [](const Step& s) { return s.host; });
   std::vector<runtime::ArenaRequest> requests;
   std::vector<size_t> roots;
   for (size_t i = 0; i < buffers.size(); ++i) {
@@ -163,7 +149,7 @@ Status Plan::finalize() {
 }
 
 Status Plan::enqueue_compute(DeviceContext& ctx) {
-  if (ctx.cuda_graph && graph_capturable_ && !capture_tried_) {
+  if (ctx.cuda_graph && !ctx.profile && graph_capturable_ && !capture_tried_) {
     // Capture once; anything that refuses capture leaves the plan on eager launches.
     capture_tried_ = true;
     cudaGraph_t graph = nullptr;
@@ -178,12 +164,12 @@ Status Plan::enqueue_compute(DeviceContext& ctx) {
     }
     cudaGetLastError();  // a refused capture is not an error of this run
   }
-  replayed_graph_ = ctx.cuda_graph && graph_exec_ != nullptr;
+  replayed_graph_ = ctx.cuda_graph && !ctx.profile && graph_exec_ != nullptr;
   if (replayed_graph_) {
     QF_CUDA_RETURN(cudaGraphLaunch(graph_exec_, ctx.stream));
     return {};
   }
-  if (!profile_) return enqueue(steps, *this, ctx);
+  if (!ctx.profile) return enqueue(steps, *this, ctx);
   // Device time of each step between CUDA events recorded around it (eager launches, so the gaps
   // between kernels are not counted); host steps synchronize anyway and count their host time.
   step_seconds_.resize(steps.size(), 0.0);

@@ -80,6 +80,7 @@ struct DeviceContext {
   bool cuda_graph = true;  // replay the compute as a CUDA graph where the plan allows it
   bool spin_wait = false;  // busy-wait for the end of a run instead of blocking (see wait())
   bool timing = false;     // record the RunTiming of each run (Engine::set_timing_breakdown)
+  bool profile = false;    // time every step (Engine::set_profiling); launches eagerly
   // Created once with the stream: `marks` bracket the three phases for the timing breakdown,
   // `done` is what a run waits on (blocking-sync, so that not spinning really blocks).
   cudaEvent_t marks[4] = {};
@@ -153,7 +154,7 @@ class Plan {
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
-  ~Plan();  // prints the per-step profile (device time per step) when QFORGE_CUDA_PROFILE is set
+  ~Plan();
 
   // Places the arena (liveness-based) and resolves every device address.
   Status finalize();
@@ -163,12 +164,12 @@ class Plan {
   Status run_on_device(DeviceContext& ctx);
   // Whether the most recent run replayed the compute as a CUDA graph.
   bool replayed_graph() const { return replayed_graph_; }
+  // Mean device time of each step over the runs made with ctx.profile on, in execution order.
+  std::vector<runtime::LayerProfile> profile() const;
 
  private:
   std::shared_ptr<DeviceMemory> arena_;
   std::shared_ptr<DeviceMemory> split_scratch_;
-  // QFORGE_CUDA_PROFILE: device time of each step (CUDA events around it) summed over runs.
-  bool profile_ = false;
   // Enqueues the phases (the transfers only when asked), waits for the end and times the phases.
   Status execute(DeviceContext& ctx, bool transfers);
   Status enqueue_compute(DeviceContext& ctx);
@@ -181,7 +182,8 @@ class Plan {
   bool replayed_graph_ = false;
   cudaGraphExec_t graph_exec_ = nullptr;
   std::vector<double> step_seconds_;
-  std::vector<cudaEvent_t> profile_events_;  // QFORGE_CUDA_PROFILE: one before each step, one after
+  // ctx.profile: device time of each step (CUDA events around it) summed over the runs.
+  std::vector<cudaEvent_t> profile_events_;  // one before each step, one after the last
   int profiled_runs_ = 0;
 };
 

@@ -280,6 +280,10 @@ TEST(CudaOpsTest, PoolingMatchesReference) {
       {"MaxPool", {1, 19, 15, 15}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
       {"MaxPool", {3, 5, 10, 9}, {2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1},  // ceil_mode
       {"MaxPool", {1, 8, 13, 13}, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},    // dilated
+      // 16 and 24 channels: the vector kernels (16 bytes per thread for 2- and 1-byte types
+      // where channels allow, else 4 channels per thread).
+      {"MaxPool", {2, 16, 11, 11}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+      {"AveragePool", {1, 24, 9, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, 1},
       {"AveragePool", {1, 17, 9, 11}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
       {"AveragePool", {1, 17, 9, 11}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0, 1},
       {"AveragePool", {1, 4, 8, 8}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1},

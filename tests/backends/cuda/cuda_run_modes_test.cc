@@ -127,6 +127,31 @@ TEST(CudaRunModesTest, CudaGraphSwitchesAndAgreesWithEagerLaunches) {
   EXPECT_TRUE(*engine->run_options().cuda_graph);
 }
 
+// Profiling launches eagerly (no graph replay) and times every step of the plan on the device.
+TEST(CudaRunModesTest, ProfilingTimesEveryStepEagerly) {
+  QF_REQUIRE_CUDA_DEVICE();
+  auto engine = small_cnn(Precision::kFP16, false);
+  ASSERT_TRUE(engine);
+  EXPECT_TRUE(engine->profile().empty());  // nothing profiled yet
+  ASSERT_TRUE(engine->set_profiling(true).ok());
+  auto profiled = engine->run(cnn_input(5));
+  ASSERT_TRUE(profiled.ok()) << profiled.status().message();
+  EXPECT_FALSE(*engine->run_options().cuda_graph);
+  const std::vector<runtime::LayerProfile> layers = engine->profile();
+  ASSERT_FALSE(layers.empty());
+  bool conv = false;
+  for (const runtime::LayerProfile& l : layers) {
+    EXPECT_GE(l.ms, 0.0) << l.name;
+    conv = conv || l.name.find("conv") != std::string::npos;
+  }
+  EXPECT_TRUE(conv) << "no step names the convolution";
+  ASSERT_TRUE(engine->set_profiling(false).ok());
+  auto replayed = engine->run(cnn_input(5));
+  ASSERT_TRUE(replayed.ok()) << replayed.status().message();
+  EXPECT_TRUE(*engine->run_options().cuda_graph);
+  expect_same(profiled->front(), replayed->front(), "profiled vs graph replay");
+}
+
 TEST(CudaRunModesTest, HostFallbackPlansRunEagerEvenWithGraphsOn) {
   QF_REQUIRE_CUDA_DEVICE();
   auto engine = small_cnn(Precision::kFP32, true);
