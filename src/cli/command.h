@@ -37,7 +37,8 @@ Result<std::map<std::string, Shape>> parse_shape_options(const std::vector<std::
 
 // The backend commands use without --backend: "cpu" when this build has it, else "reference".
 std::string default_backend();
-// `--backend NAME` and `--precision P`, shared by every command that builds an engine.
+// `--backend NAME` (default_backend() unless given) and `--precision P`, shared by the commands
+// that build an engine without options of their own (run, eval).
 void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision);
 // The backend named `backend` if it runs `precision` here; else a usage error (no such
 // backend) or kUnsupported with the backend's reason.

@@ -12,8 +12,10 @@ std::string default_backend() {
 void add_engine_options(CLI::App& cmd, std::string& backend, std::string& precision) {
   std::vector<std::string> names;
   for (const runtime::Backend* b : runtime::all_backends()) names.emplace_back(b->name());
-  cmd.add_option("--backend", backend, fmt::format("Backend: {}", fmt::join(names, ", ")))
-      ->capture_default_str();
+  // The optimized backend unless one is asked for, as build and bench do.
+  backend = default_backend();
+  cmd.add_option("--backend", backend,
+                 fmt::format("Backend: {} (default: {})", fmt::join(names, ", "), backend));
   cmd.add_option("--precision", precision,
                  "Precision: auto (int8 for a Q/DQ model, else fp32), fp32, tf32, fp16, bf16, "
                  "int8")

@@ -17,7 +17,7 @@ struct EvalOptions {
   std::string labels;
   int64_t batch = 100;
   int64_t limit = 0;
-  std::string backend = "reference";
+  std::string backend;  // add_engine_options: default_backend()
   std::string precision = "auto";
   std::string preprocess = "none";
 };

@@ -18,7 +18,7 @@ struct RunOptions {
   std::vector<std::string> inputs;
   std::vector<std::string> shapes;
   std::string output_dir = ".";
-  std::string backend = "reference";
+  std::string backend;  // add_engine_options: default_backend()
   std::string precision = "auto";
   bool backend_given = false;  // an engine file fixes both; asking for others is an error
   bool precision_given = false;

@@ -121,6 +121,21 @@ TEST_F(EngineCliTest, DefaultsAreTheBestBackendAndModelDotEngine) {
   const bool cpu = run_qforge("build --help").out.find("default: cpu") != std::string::npos;
   EXPECT_NE(r.out.find(cpu ? "backend:     cpu" : "backend:     reference"), std::string::npos)
       << r.out;
+
+  // run and eval default to the same backend (the reference executor only when asked for).
+  const std::string want = cpu ? "(default: cpu)" : "(default: reference)";
+  for (const char* command : {"run", "eval"}) {
+    const std::string help = run_qforge(std::string(command) + " --help").out;
+    EXPECT_NE(help.find(want), std::string::npos) << command << "\n" << help;
+  }
+  const std::string data = "/usr/share/datasets/fashion-mnist/";
+  const CommandResult e = run_qforge("eval " + fashion_mnist_model() + " --data " + data +
+                                     "t10k-images-idx3-ubyte.gz --labels " + data +
+                                     "t10k-labels-idx1-ubyte.gz --limit 100");
+  EXPECT_EQ(e.exit_code, 0) << e.out;
+  EXPECT_NE(e.out.find(cpu ? "engine:   cpu backend" : "engine:   reference backend"),
+            std::string::npos)
+      << e.out;
 }
 
 TEST_F(EngineCliTest, CorruptedEngineIsRefusedWithoutOutput) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -160,6 +161,31 @@ int PlanBuilder::alias(int buffer, const md& desc, DType dtype, Shape shape, flo
 
 void PlanBuilder::set_value_buffer(const ir::Value* v, int buffer) {
   info_.at(v).canonical = buffer;
+}
+
+bool PlanBuilder::last_read_by(int buffer, const ir::Node& n, size_t input) const {
+  // Graph inputs and constants belong to the caller and to every plan: never overwritten.
+  const int root = plan_->root_of(buffer);
+  if (this->buffer(root).kind != Buffer::Kind::kArena) return false;
+  const std::vector<ir::Value*>& outputs = graph().outputs;
+  for (const auto& [v, vi] : info_) {
+    bool stored = vi.canonical >= 0 && plan_->root_of(vi.canonical) == root;
+    for (int x : vi.variants) stored = stored || plan_->root_of(x) == root;
+    if (!stored) continue;
+    // The output steps, appended last, read graph outputs.
+    if (std::find(outputs.begin(), outputs.end(), v) != outputs.end()) return false;
+    for (const ir::Node* c : v->consumers) {
+      if (c != &n) {
+        // Nodes are planned in order: a consumer planned already has its steps before n's.
+        if (!planned_.count(c)) return false;
+        continue;
+      }
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        if (n.inputs[i] == v && i != input) return false;  // n would read what it overwrites
+      }
+    }
+  }
+  return true;
 }
 
 void PlanBuilder::touch(int b) {
@@ -476,21 +502,25 @@ Result<std::unique_ptr<Plan>> PlanBuilder::build(const std::vector<Shape>& input
       b.input_index = static_cast<int>(i);
       set_value_buffer(g.inputs[i], add_buffer(std::move(b)));
     }
+    planned_.clear();
     for (const auto& node_ptr : g.nodes()) {
       const ir::Node& node = *node_ptr;
       bool folded = true;
       for (size_t i = 0; i < node.outputs.size(); ++i) {
         folded = folded && (!node.has_output(i) || known(node.outputs[i]));
       }
-      if (folded) continue;
-      std::string why_not;
-      QF_ASSIGN_OR_RETURN(bool lowered, lower_node(*this, node, &why_not));
-      if (lowered) continue;
-      if (verbose()) {
-        std::fprintf(stderr, "qforge cpu: %s runs its reference kernel: %s\n", node.label().c_str(),
-                     why_not.c_str());
+      if (!folded) {
+        std::string why_not;
+        QF_ASSIGN_OR_RETURN(bool lowered, lower_node(*this, node, &why_not));
+        if (!lowered) {
+          if (verbose()) {
+            std::fprintf(stderr, "qforge cpu: %s runs its reference kernel: %s\n",
+                         node.label().c_str(), why_not.c_str());
+          }
+          QF_RETURN_IF_ERROR(add_reference(node, why_not));
+        }
       }
-      QF_RETURN_IF_ERROR(add_reference(node, why_not));
+      planned_.insert(&node);
     }
     QF_RETURN_IF_ERROR(add_outputs());
     if (scratchpad_bytes_ > 0) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/cpu/plan.h"
@@ -98,6 +99,11 @@ class PlanBuilder {
   // scale of `buffer` unless given, and always its zero point.
   int alias(int buffer, const md& desc, DType dtype, Shape shape, float scale = -1.f);
   void set_value_buffer(const ir::Value* v, int buffer);
+  // Whether the step being planned for `n` may overwrite `buffer` (an arena buffer, or a view of
+  // one) while it reads it through its input `input`: no later step reads those bytes. Every value
+  // stored there, under any view, is no graph output and is read only by nodes planned already
+  // and by `n` through `input`.
+  bool last_read_by(int buffer, const ir::Node& n, size_t input) const;
 
   // Appends a primitive reading and writing the given buffers; `scratchpad_bytes` from its
   // primitive_desc (every primitive is created with a user scratchpad, which they all share).
@@ -138,7 +144,8 @@ class PlanBuilder {
   BuildContext ctx_;
   std::unique_ptr<Plan> plan_;
   std::unordered_map<const ir::Value*, ValueInfo> info_;
-  std::vector<std::unique_ptr<Tensor>> owned_;  // folded values and converted plan constants
+  std::unordered_set<const ir::Node*> planned_;  // nodes whose steps are in the plan (or folded)
+  std::vector<std::unique_ptr<Tensor>> owned_;   // folded values and converted plan constants
   size_t scratchpad_bytes_ = 0;
 };
 

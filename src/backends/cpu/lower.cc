@@ -154,24 +154,12 @@ std::string fused_pattern(const std::string& base, bool residual, const ops::Act
 }
 
 // Whether the residual Z can be summed in place: the output takes over Z's arena buffer, which
-// nothing reads after this node.
+// no later step reads. Z may have other readers that ran before (a ResNet block's input is also
+// the input of its first convolution); the arena then sees one buffer live from Z's producer to
+// the output's last reader, so nothing else is placed over it in between.
 bool residual_in_place(PlanBuilder& b, const ir::Node& n, const ir::Value* z) {
-  for (const ir::Value* out : b.graph().outputs) {
-    if (out == z) return false;
-  }
-  for (const ir::Node* c : z->consumers) {
-    if (c != &n) return false;
-  }
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
-    if (i != ops::kFusedResidualInput && n.inputs[i] == z) return false;
-  }
   const int zb = b.canonical(z);
-  if (zb < 0 || b.buffer(zb).kind != Buffer::Kind::kArena) return false;
-  // No view of the buffer (a reshape of Z) may be read after this node.
-  for (int i = 0; i < b.num_buffers(); ++i) {
-    if (b.buffer(i).kind == Buffer::Kind::kAlias && b.buffer(i).root == zb) return false;
-  }
-  return true;
+  return zb >= 0 && b.last_read_by(zb, n, ops::kFusedResidualInput);
 }
 
 // How a fused residual Z enters the output buffer before the sum post-op reads it back: in

@@ -23,45 +23,10 @@ using testing::ModelBuilder;
     }                                                          \
   } while (0)
 
-float amax_scale(const Tensor& t) {
-  float m = 0;
-  for (float v : t.span<float>()) m = std::max(m, std::abs(v));
-  return m > 0 ? m / 127.f : 1.f;
-}
-
-// Makes every listed value an output of a reference run to learn its scale; returns the scales
-// and the reference outputs of the model as given.
-struct Calibrated {
-  std::map<std::string, float> scales;
-  std::vector<Tensor> reference;
-};
-Calibrated calibrate(ModelBuilder b, const std::vector<Tensor>& inputs,
-                     const std::vector<std::string>& values) {
-  Calibrated c;
-  auto ref = testing::run_on(b.serialize(), "reference", Precision::kFP32, inputs);
-  EXPECT_TRUE(ref.ok()) << ref.status().message();
-  if (!ref.ok()) return c;
-  c.reference = ref->outputs;
-  for (const auto& in : b.proto().graph().input()) {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (b.proto().graph().input(static_cast<int>(i)).name() == in.name()) {
-        c.scales[in.name()] = amax_scale(inputs[i]);
-      }
-    }
-  }
-  b.proto().mutable_graph()->clear_output();
-  for (const std::string& v : values) testing::untyped_output(b, v);
-  auto all = testing::run_on(b.serialize(), "reference", Precision::kFP32, inputs);
-  EXPECT_TRUE(all.ok()) << all.status().message();
-  if (!all.ok()) return c;
-  for (size_t i = 0; i < values.size(); ++i) c.scales[values[i]] = amax_scale(all->outputs[i]);
-  return c;
-}
-
 runtime::EngineInfo expect_int8_close(const ModelBuilder& b, const std::vector<Tensor>& inputs,
                                       const std::vector<std::string>& values, double tol,
                                       const std::string& what) {
-  const Calibrated c = calibrate(b, inputs, values);
+  const testing::Calibrated c = testing::calibrate(b, inputs, values);
   auto cpu = testing::run_on(b.serialize(), "cpu", Precision::kINT8, inputs, 0, c.scales);
   EXPECT_TRUE(cpu.ok()) << what << ": " << cpu.status().message();
   if (!cpu.ok() || c.reference.empty()) return {};

@@ -3,6 +3,7 @@
 // 1x1, asymmetric padding) plus seeded random ones, in fp32 (1e-4) and, where the CPU has native
 // bf16, bf16 (2e-2). Each case also checks that the node really ran in oneDNN.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -690,6 +691,105 @@ TEST(CpuOpsTest, FusedGemmAndFusedMatMulMatchReference) {
         EXPECT_TRUE(testing::runs_in_onednn(info, "fused")) << testing::kernel_of(info, "fused");
       }
     }
+  }
+}
+
+// A ResNet bottleneck block: its input z is read by the block's first convolution and, as the
+// residual, by its last (Conv + Add + Relu: a oneDNN sum post-op into the output). With
+// `late_reader`, a node after the block reads z too. `out`, a convolution of the block's output,
+// keeps that output int8 in an INT8 engine.
+ModelBuilder bottleneck(bool late_reader) {
+  ModelBuilder b(17);
+  b.input("x", TensorProto::FLOAT, {1, 16, 8, 8});
+  b.initializer("w0", testing::layer_weights({32, 16, 1, 1}, 1));
+  b.initializer("w1", testing::layer_weights({8, 32, 1, 1}, 2));
+  b.initializer("w2", testing::layer_weights({8, 8, 3, 3}, 3));
+  b.initializer("w3", testing::layer_weights({32, 8, 1, 1}, 4));
+  b.initializer("b3", testing::random_tensor({32}, 5, -0.5f, 0.5f));
+  b.initializer("w4", testing::layer_weights({10, 32, 1, 1}, 6));
+  b.node("Conv", {"x", "w0"}, {"z0"});
+  b.node("Relu", {"z0"}, {"z"});  // the block input, computed in the arena
+  b.node("Conv", {"z", "w1"}, {"a0"});
+  b.node("Relu", {"a0"}, {"a"});
+  testing::set_ints_attr(b.node("Conv", {"a", "w2"}, {"c0"}), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"c0"}, {"c"});
+  b.node("Conv", {"c", "w3", "b3"}, {"d"});
+  b.node("Add", {"d", "z"}, {"s"});
+  b.node("Relu", {"s"}, {"y"});
+  b.node("Conv", {"y", "w4"}, {"out"});
+  testing::untyped_output(b, "out");
+  if (late_reader) {
+    b.node("GlobalAveragePool", {"z"}, {"g"});
+    testing::untyped_output(b, "g");
+  }
+  return b;
+}
+
+// The bottleneck's outputs in `precision` (scales from the reference run for INT8) against the
+// reference backend, and the labels of the plan's steps.
+std::vector<std::string> expect_bottleneck_matches(bool late_reader, Precision precision) {
+  const ModelBuilder b = bottleneck(late_reader);
+  const std::vector<Tensor> inputs = {testing::random_tensor({1, 16, 8, 8}, 7)};
+  const std::string what =
+      fmt::format("{} late reader {}", runtime::precision_name(precision), late_reader);
+  const bool int8 = precision == Precision::kINT8;
+  std::vector<std::string> values = {"z0", "z", "a0", "a", "c0", "c", "d", "s", "y", "out"};
+  if (late_reader) values.push_back("g");
+  const testing::Calibrated c = testing::calibrate(b, inputs, values);
+  auto m = testing::import(b);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  if (!m.ok() || c.reference.empty()) return {};
+  runtime::BuildOptions options{precision, 0};
+  if (int8) options.activation_scales = c.scales;
+  auto engine = testing::cpu_backend()->build(std::move(m->graph), options);
+  EXPECT_TRUE(engine.ok()) << what << ": " << engine.status().message();
+  if (!engine.ok()) return {};
+  EXPECT_TRUE((*engine)->set_profiling(true).ok());
+  // Twice: the second run starts from the arena the first left behind.
+  for (int run = 0; run < 2; ++run) {
+    auto out = (*engine)->run(inputs);
+    EXPECT_TRUE(out.ok()) << what << ": " << out.status().message();
+    if (!out.ok()) return {};
+    for (size_t i = 0; i < c.reference.size(); ++i) {
+      EXPECT_LE(testing::relative_error((*out)[i], c.reference[i]), int8 ? 4e-2 : 1e-4)
+          << what << " output " << i << " run " << run;
+    }
+  }
+  bool fused = false;
+  for (const runtime::KernelInfo& k : (*engine)->info().kernels) {
+    if (k.op != "Conv+Add+Relu") continue;
+    fused = true;
+    // In INT8, the sum and its output stay int8 (an f32 sum would convert z first).
+    if (int8) {
+      EXPECT_NE(k.impl.find("u8s8_s32_u8"), std::string::npos) << what << ": " << k.impl;
+    }
+  }
+  EXPECT_TRUE(fused) << what;
+  std::vector<std::string> labels;
+  for (const runtime::LayerProfile& l : (*engine)->profile()) labels.push_back(l.name);
+  EXPECT_TRUE((*engine)->set_profiling(false).ok());  // (else its destructor prints the profile)
+  return labels;
+}
+
+bool copies_residual(const std::vector<std::string>& steps) {
+  return std::any_of(steps.begin(), steps.end(),
+                     [](const std::string& s) { return s.rfind("residual ", 0) == 0; });
+}
+
+TEST(CpuOpsTest, ResidualSumsInPlaceOnceItsOtherReadersHaveRun) {
+  QF_REQUIRE_CPU_BACKEND();
+  for (Precision p : {Precision::kFP32, Precision::kINT8}) {
+    if (!testing::cpu_backend()->supports(p)) continue;
+    // The block's first convolution has read z when the last one runs: it writes over z.
+    const std::vector<std::string> steps = expect_bottleneck_matches(false, p);
+    ASSERT_FALSE(steps.empty());
+    EXPECT_FALSE(copies_residual(steps))
+        << runtime::precision_name(p) << ": " << fmt::format("{}", fmt::join(steps, ", "));
+    // The pooling after the block still needs z: the sum goes into a copy.
+    const std::vector<std::string> late = expect_bottleneck_matches(true, p);
+    ASSERT_FALSE(late.empty());
+    EXPECT_TRUE(copies_residual(late))
+        << runtime::precision_name(p) << ": " << fmt::format("{}", fmt::join(late, ", "));
   }
 }
 

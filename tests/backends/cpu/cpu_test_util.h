@@ -123,6 +123,42 @@ inline runtime::EngineInfo expect_matches_reference(const ModelBuilder& model,
   return cpu->info;
 }
 
+// The INT8 tests' scales: max |value| / 127 (calibration by the reference run itself).
+inline float amax_scale(const Tensor& t) {
+  float m = 0;
+  for (float v : t.span<float>()) m = std::max(m, std::abs(v));
+  return m > 0 ? m / 127.f : 1.f;
+}
+
+// Makes every listed value an output of a reference run to learn its scale; returns the scales
+// (of those values and of the inputs) and the reference outputs of the model as given.
+struct Calibrated {
+  std::map<std::string, float> scales;
+  std::vector<Tensor> reference;
+};
+inline Calibrated calibrate(ModelBuilder b, const std::vector<Tensor>& inputs,
+                            const std::vector<std::string>& values) {
+  Calibrated c;
+  auto ref = run_on(b.serialize(), "reference", runtime::Precision::kFP32, inputs);
+  EXPECT_TRUE(ref.ok()) << ref.status().message();
+  if (!ref.ok()) return c;
+  c.reference = ref->outputs;
+  for (const auto& in : b.proto().graph().input()) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (b.proto().graph().input(static_cast<int>(i)).name() == in.name()) {
+        c.scales[in.name()] = amax_scale(inputs[i]);
+      }
+    }
+  }
+  b.proto().mutable_graph()->clear_output();
+  for (const std::string& v : values) untyped_output(b, v);
+  auto all = run_on(b.serialize(), "reference", runtime::Precision::kFP32, inputs);
+  EXPECT_TRUE(all.ok()) << all.status().message();
+  if (!all.ok()) return c;
+  for (size_t i = 0; i < values.size(); ++i) c.scales[values[i]] = amax_scale(all->outputs[i]);
+  return c;
+}
+
 // The impl string of the kernel that runs `node`, or "" when there is none.
 inline std::string kernel_of(const runtime::EngineInfo& info, const std::string& node) {
   for (const runtime::KernelInfo& k : info.kernels) {
