@@ -18,6 +18,7 @@
 #include "cli/calibration_options.h"
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "cli/timing_cache_option.h"
 #include "core/file_util.h"
 #include "data/dataset.h"
 #include "quant/calibration.h"
@@ -47,6 +48,7 @@ struct BenchOptions {
   uint64_t seed = 0;
   int threads = 0;
   int streams = 1;
+  std::string timing_cache;
   CalibrationCliOptions calibration;
   std::string calib_methods = "entropy";
   std::vector<std::string> compare;
@@ -412,6 +414,7 @@ Status bench_model(BenchOptions opt) {
     }
 
     runtime::BuildOptions build_options{.precision = spec.precision, .threads = opt.threads};
+    QF_ASSIGN_OR_RETURN(build_options.timing_cache, timing_cache_for(*backend, opt.timing_cache));
     double calib_s = 0;
     if (spec.calib_method != "" && spec.calib_method != "synthetic" && spec.calib_method != "qdq") {
       const auto calib_start = std::chrono::steady_clock::now();
@@ -618,6 +621,7 @@ void add_bench_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--percentile", opt->percentiles, "Latency percentiles to report")
       ->capture_default_str();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
+  add_timing_cache_option(*cmd, opt->timing_cache);
   cmd->add_option("--json", opt->json_path, "Write the summary (schema 1) to FILE");
   cmd->add_option("--report", opt->report_dir, "Write report.md, report.json, report.html to DIR");
   cmd->add_option("--export-times", opt->export_times, "Write every query's latency to FILE");

@@ -9,6 +9,7 @@
 
 #include "cli/calibration_options.h"
 #include "cli/command.h"
+#include "cli/timing_cache_option.h"
 #include "core/file_util.h"
 #include "quant/qdq_import.h"
 #include "runtime/engine_file.h"
@@ -27,6 +28,7 @@ struct BuildCommandOptions {
   std::string precision = "auto";
   int threads = 0;
   std::vector<std::string> shapes;
+  std::string timing_cache;
   CalibrationCliOptions calibration;
 };
 
@@ -102,6 +104,7 @@ Status build_model(BuildCommandOptions opt) {
                        opt.model);
   }
   runtime::BuildOptions build_options{precision, opt.threads};
+  QF_ASSIGN_OR_RETURN(build_options.timing_cache, timing_cache_for(*backend, opt.timing_cache));
   // Without --calib or --calib-cache an int8 build calibrates synthetically, loudly (trtexec's
   // convention), so INT8 speed can be measured before data exists.
   if (calibrated) {
@@ -147,6 +150,7 @@ void add_build_command(CLI::App& app, Dispatch& dispatch) {
   cmd->add_option("--threads", opt->threads, "Threads the engine runs with (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--shape", opt->shapes, "Fix a dynamic input shape: NAME=1x3x224x224");
+  add_timing_cache_option(*cmd, opt->timing_cache);
   add_calibration_options(*cmd, opt->calibration);
   cmd->callback([opt, &dispatch] { dispatch.handler = [opt] { return build_model(*opt); }; });
 }

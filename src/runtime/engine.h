@@ -131,6 +131,9 @@ struct BuildOptions {
   std::map<std::string, QuantGrid> activation_grids = {};
   // Where the scales came from, in words, for EngineInfo::compute and reports.
   std::string calibration = {};
+  // A timing cache file (runtime/timing_cache.h) for backends that time tactics: read if it
+  // exists, written back with what this build measured. Empty: time everything, keep nothing.
+  std::string timing_cache = {};
 };
 
 class Backend {
@@ -145,6 +148,8 @@ class Backend {
   // The ISA the backend would build for on this machine, in EngineInfo::isa's words; engine
   // files built for another ISA are refused. "" means portable: any recorded ISA loads.
   virtual std::string current_isa() const { return ""; }
+  // Whether builds time candidate kernels and so read and write BuildOptions::timing_cache.
+  virtual bool times_tactics() const { return false; }
   // Takes ownership of the graph: building may rewrite it (fusion, folding, layouts).
   virtual Result<std::unique_ptr<Engine>> build(std::unique_ptr<ir::Graph> graph,
                                                 const BuildOptions& options) const = 0;

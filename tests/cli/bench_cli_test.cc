@@ -90,6 +90,13 @@ TEST(BenchCliTest, GpuSwitchesAreRefusedOnTheCpuBackend) {
   EXPECT_NE(r.out.find("--no-data-transfers: the cpu backend keeps no inputs on a device"),
             std::string::npos)
       << r.out;
+  r = run_qforge(base + "--timing-cache /tmp/qf_never_written.cache");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("--timing-cache /tmp/qf_never_written.cache: the cpu backend times no "
+                       "tactics"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists("/tmp/qf_never_written.cache"));
   r = run_qforge(base + "--cuda-graph maybe");
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("--cuda-graph maybe: expected on or off"), std::string::npos) << r.out;

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/device_probe.h"
@@ -107,6 +108,13 @@ class CudaEngine final : public runtime::Engine {
       info_.calibration = options.calibration;
       if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
     }
+    if (!options.timing_cache.empty()) {
+      timing_cache_file_ = options.timing_cache;
+      QF_ASSIGN_OR_RETURN(runtime::TimingCache cache,
+                          runtime::TimingCache::load(timing_cache_file_, timing_device()));
+      timing_cache_ = std::move(cache);
+      ctx_.timing_cache = &*timing_cache_;
+    }
     return {};
   }
 
@@ -127,6 +135,11 @@ class CudaEngine final : public runtime::Engine {
     }
     Result<Plan*> plan = plan_for(shapes, dtypes);
     if (!plan.ok() && !guessed) return plan.status();
+    if (timing_cache_) {
+      info_.notes.push_back(
+          fmt::format("timing cache {}: {} convolution(s) took their tactic from it, {} were timed",
+                      timing_cache_file_, timing_cache_->hits(), timing_cache_->misses()));
+    }
     return {};
   }
 
@@ -209,6 +222,10 @@ class CudaEngine final : public runtime::Engine {
  private:
   Result<Plan*> plan_for(const std::vector<Shape>& shapes, const std::vector<DType>& dtypes) {
     QF_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, build_plan(*graph_, ctx_, shapes, dtypes));
+    // What this plan timed is kept at once: plans for other shapes may come at any later run.
+    if (timing_cache_ && timing_cache_->dirty()) {
+      QF_RETURN_IF_ERROR(timing_cache_->save(timing_cache_file_));
+    }
     if (plans_.size() >= kMaxPlans) {
       if (last_plan_ == plans_.front().get()) last_plan_ = nullptr;
       plans_.erase(plans_.begin());
@@ -223,7 +240,18 @@ class CudaEngine final : public runtime::Engine {
     return p;
   }
 
+  // What a timing cache's timings are valid for: the GPU and the libraries whose kernels ran.
+  static std::string timing_device() {
+    std::string device = probe().isa;
+    for (const auto& [fact, value] : probe().facts) {
+      if (fact == "cuDNN" || fact == "cuBLASLt") device += fmt::format(" {} {}", fact, value);
+    }
+    return device;
+  }
+
   std::unique_ptr<ir::Graph> graph_;
+  std::optional<runtime::TimingCache> timing_cache_;
+  std::string timing_cache_file_;
   DeviceContext ctx_;
   std::vector<std::unique_ptr<Plan>> plans_;
   runtime::EngineInfo info_;
@@ -253,6 +281,8 @@ class CudaBackend final : public runtime::Backend {
   }
 
   std::string current_isa() const override { return probe().ok ? probe().isa : ""; }
+
+  bool times_tactics() const override { return true; }
 
   Result<std::unique_ptr<runtime::Engine>> build(
       std::unique_ptr<ir::Graph> graph, const runtime::BuildOptions& options) const override {

@@ -130,9 +130,8 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
   }
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int returned = 0;
-  // cuDNN's heuristic choice by default: on an H100 it beat cudnnFind's measured choice
-  // (ResNet-50 fp16, batch 1: 0.50 ms against 2.47 ms; batch 32: 5.0 against 7.9 ms), whose
-  // single cold timing of each candidate misleads it. QFORGE_CUDA_FIND=1 measures instead.
+  // The candidates are cuDNN's heuristic list; QFORGE_CUDA_FIND=1 takes cudnnFind's list (one
+  // cold timing each, in its own order) instead.
   static const bool heuristic = std::getenv("QFORGE_CUDA_FIND") == nullptr;
   if (heuristic) {
     QF_CUDNN_RETURN(
@@ -143,41 +142,37 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
                                                          conv->y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                          &returned, perf));
   }
-  // fp32 keeps FMA math on the descriptor whatever the heuristic's entry says (an entry of
-  // default math would otherwise let cuDNN use TF32); other precisions take cuDNN's choice.
+  // fp32 keeps FMA math on the descriptor whatever the list's entry says (an entry of default
+  // math would otherwise let cuDNN use TF32); other precisions take the entry's math.
   const bool fp32 = strict_fp32();
-  // The heuristic's `memory` is an estimate; the exact workspace comes from asking for the
-  // algorithm with its math type on the descriptor. Running with less than that is a
+  // The list's `memory` is an estimate; the exact workspace comes from asking for the algorithm
+  // with its math type on the descriptor. Running with less than that is a
   // CUDNN_STATUS_BAD_PARAM (seen on depthwise convolutions at batch 256 in fp16).
-  int chosen = -1;
-  size_t exact_workspace = 0;
-  for (int pass = 0; pass < 2 && chosen < 0; ++pass) {
-    for (int i = 0; i < returned && chosen < 0; ++i) {
+  std::vector<ConvCandidate> candidates;
+  for (int pass = 0; pass < 2 && candidates.empty(); ++pass) {
+    for (int i = 0; i < returned; ++i) {
       const bool math_ok = !fp32 || pass == 1 || perf[i].mathType == CUDNN_FMA_MATH;
       if (perf[i].status != CUDNN_STATUS_SUCCESS || !math_ok) continue;
-      QF_CUDNN_RETURN(
-          cudnnSetConvolutionMathType(conv->conv, fp32 ? CUDNN_FMA_MATH : perf[i].mathType));
+      const cudnnMathType_t m = fp32 ? CUDNN_FMA_MATH : perf[i].mathType;
+      QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, m));
       size_t bytes = 0;
       if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn, conv->x, conv->w, conv->conv, conv->y,
                                                   perf[i].algo, &bytes) != CUDNN_STATUS_SUCCESS) {
         continue;
       }
       bytes = std::max(bytes, perf[i].memory);
-      if (static_cast<int64_t>(bytes) <= kMaxWorkspace) {
-        chosen = i;
-        exact_workspace = bytes;
+      const bool seen = std::any_of(candidates.begin(), candidates.end(), [&](const auto& c) {
+        return c.algo == perf[i].algo && c.math == m;
+      });
+      if (static_cast<int64_t>(bytes) <= kMaxWorkspace && !seen) {
+        candidates.push_back({perf[i].algo, m, static_cast<int64_t>(bytes)});
       }
     }
   }
-  if (chosen < 0) {
+  if (candidates.empty()) {
     *why = "cuDNN offers no algorithm for this convolution at this precision";
     return false;
   }
-  conv->algo = perf[chosen].algo;
-  QF_CUDNN_RETURN(
-      cudnnSetConvolutionMathType(conv->conv, fp32 ? CUDNN_FMA_MATH : perf[chosen].mathType));
-  const int64_t ws_bytes = static_cast<int64_t>(exact_workspace);
-  need_workspace(ws_bytes);
 
   int xb = -1, wb = -1;
   if (pad_input) {
@@ -198,46 +193,80 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
   const int yb = new_arena(t, ys, Layout::kNHWC);
   info(y).buffers.push_back(yb);
   // cuDNN's fused convolution does act(conv + z + bias) for ReLU, and for no activation only
-  // with IMPLICIT_PRECOMP_GEMM; it is tried once on scratch memory now, and a configuration
-  // cuDNN refuses keeps the separate epilogue kernel. QFORGE_CUDA_NO_FUSED_CONV turns it off.
+  // with IMPLICIT_PRECOMP_GEMM; it is tried once on scratch memory, and a configuration cuDNN
+  // refuses keeps the separate epilogue kernel. QFORGE_CUDA_NO_FUSED_CONV turns it off.
   static const bool allow_fused = std::getenv("QFORGE_CUDA_NO_FUSED_CONV") == nullptr;
   const bool relu = act.kind == ops::Activation::kRelu;
-  int fused_bias = -1;
-  if (allow_fused && (relu || act.kind == ops::Activation::kNone) && (relu || bb >= 0 || zb >= 0) &&
-      (relu || conv->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) &&
-      (!bias || (known(bias) && known(bias)->dtype() == DType::kF32))) {
-    QF_ASSIGN_OR_RETURN(
-        fused_bias, try_fused_conv(*conv, bias, ys, t, relu, xs_run, ws_bytes, plan_->buf(wb).ptr));
-  }
-  const bool fused_conv = fused_bias >= 0;
-  const bool epilogue = !fused_conv && (bb >= 0 || zb >= 0 || act.kind != ops::Activation::kNone);
+  const bool has_epilogue = bb >= 0 || zb >= 0 || act.kind != ops::Activation::kNone;
+  const bool fusable_layer = allow_fused && (relu || act.kind == ops::Activation::kNone) &&
+                             has_epilogue &&
+                             (!bias || (known(bias) && known(bias)->dtype() == DType::kF32));
+  // The bias buffer of the fused form with `c`'s algorithm, or -1 where it does not fuse.
+  auto fused_bias_for = [&](const ConvCandidate& c) -> Result<int> {
+    if (!fusable_layer || (!relu && c.algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+      return -1;
+    }
+    conv->algo = c.algo;
+    QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, c.math));
+    return try_fused_conv(*conv, bias, ys, t, relu, xs_run, c.workspace, plan_->buf(wb).ptr);
+  };
   const ActParams ap = to_act(act);
   const int64_t count = shape_numel(ys);
   const int64_t channels = ys[1];
+  // One run of the layer as its step runs it: the fused call, or the convolution and the
+  // epilogue kernel. Operands by address, so that build-time timing can run it on scratch.
+  const ConvEnqueue enqueue = [=](const void* xp, const void* wp, const void* bp,
+                                  const void* fused_bp, const void* zp, void* yp, void* wsp,
+                                  int64_t ws, cudnnHandle_t cudnn, cudaStream_t stream) -> Status {
+    const float one = 1.f, zero = 0.f;
+    if (fused_bp) {
+      const float alpha2 = zp ? 1.f : 0.f;
+      QF_CUDNN_RETURN(cudnnConvolutionBiasActivationForward(
+          cudnn, &one, conv->x, xp, conv->w, wp, conv->conv, conv->algo, wsp,
+          static_cast<size_t>(ws), &alpha2, conv->y, zp ? zp : yp, conv->bias, fused_bp, conv->act,
+          conv->y, yp));
+      return {};
+    }
+    QF_CUDNN_RETURN(cudnnConvolutionForward(cudnn, &one, conv->x, xp, conv->w, wp, conv->conv,
+                                            conv->algo, wsp, static_cast<size_t>(ws), &zero,
+                                            conv->y, yp));
+    if (!has_epilogue) return {};
+    return launch_status(launch_epilogue(yp, t, count, bp, channels, zp, ap, stream),
+                         "the convolution epilogue");
+  };
+  const std::string signature = fmt::format(
+      "conv {} x{} w{} pad{}x{} stride{}x{} dil{}x{} group{} {}{}{}", dt(t), shape_str(xs_run),
+      shape_str(ws_run), g.pad_begin[0], g.pad_begin[1], g.strides[0], g.strides[1], g.dilations[0],
+      g.dilations[1], group, ops::activation_name(act.kind), bb >= 0 ? " bias" : "",
+      zb >= 0 ? " residual" : "");
+  QF_ASSIGN_OR_RETURN(
+      const ConvChoice choice,
+      choose_conv_tactic(node, candidates, signature, [&](size_t i) -> Result<float> {
+        const ConvCandidate& c = candidates[i];
+        QF_ASSIGN_OR_RETURN(const int fb, fused_bias_for(c));
+        conv->algo = c.algo;
+        QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, c.math));
+        return time_conv_candidate(c, xs_run, ys, t, wb, bb, fb, zb >= 0, enqueue);
+      }));
+  const ConvCandidate& chosen = candidates[choice.index];
+  QF_ASSIGN_OR_RETURN(const int fused_bias, fused_bias_for(chosen));
+  conv->algo = chosen.algo;
+  QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, chosen.math));
+  const int64_t ws_bytes = chosen.workspace;
+  need_workspace(ws_bytes);
+  const bool fused_conv = fused_bias >= 0;
+  const bool epilogue = !fused_conv && has_epilogue;
   add_step(node.label(), {xb, wb, bb, zb, yb, fused_bias, plan_->workspace},
            [=](Plan& p, DeviceContext& c) -> Status {
-             const float one = 1.f, zero = 0.f;
-             if (fused_conv) {
-               const float alpha2 = zb >= 0 ? 1.f : 0.f;
-               QF_CUDNN_RETURN(cudnnConvolutionBiasActivationForward(
-                   c.cudnn, &one, conv->x, p.ptr(xb), conv->w, p.ptr(wb), conv->conv, conv->algo,
-                   p.ptr(p.workspace), static_cast<size_t>(ws_bytes), &alpha2, conv->y,
-                   zb >= 0 ? p.ptr(zb) : p.ptr(yb), conv->bias, p.ptr(fused_bias), conv->act,
-                   conv->y, p.ptr(yb)));
-               return {};
-             }
-             QF_CUDNN_RETURN(cudnnConvolutionForward(
-                 c.cudnn, &one, conv->x, p.ptr(xb), conv->w, p.ptr(wb), conv->conv, conv->algo,
-                 p.ptr(p.workspace), static_cast<size_t>(ws_bytes), &zero, conv->y, p.ptr(yb)));
-             if (!epilogue) return {};
-             return launch_status(
-                 launch_epilogue(p.ptr(yb), t, count, p.ptr(bb), channels, p.ptr(zb), ap, c.stream),
-                 "the convolution epilogue");
+             return enqueue(p.ptr(xb), p.ptr(wb), p.ptr(bb),
+                            fused_conv ? p.ptr(fused_bias) : nullptr, p.ptr(zb), p.ptr(yb),
+                            p.ptr(p.workspace), ws_bytes, c.cudnn, c.stream);
            });
   std::string impl = fmt::format("cudnn_{}_nhwc_{}{} [cuda]", fused_conv ? "conv_bias_act" : "conv",
                                  dt(t), strict_fp32() ? "_fma" : "_tensorop");
   if (pad_input) impl += fmt::format(" (input channels padded to {})", cin);
   if (epilogue) impl += " + epilogue_kernel";
+  impl += fmt::format(" algo {} ({})", static_cast<int>(chosen.algo), choice.how);
   std::string op = "Conv";
   if (z) op += "+Add";
   if (act.kind != ops::Activation::kNone) op += "+" + std::string(ops::activation_name(act.kind));
@@ -263,11 +292,12 @@ Result<int> Builder::try_fused_conv(CudnnConv& conv, const ir::Value* bias, cons
                                     DType t, bool relu, const Shape& xs, int64_t ws_bytes,
                                     void* weights) {
   const int64_t m = ys[1];
-  QF_CUDNN_RETURN(cudnnCreateActivationDescriptor(&conv.act));
+  // Tried once per candidate algorithm while timing: the descriptors are made once.
+  if (!conv.act) QF_CUDNN_RETURN(cudnnCreateActivationDescriptor(&conv.act));
   QF_CUDNN_RETURN(cudnnSetActivationDescriptor(
       conv.act, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY, CUDNN_PROPAGATE_NAN,
       0.0));
-  QF_CUDNN_RETURN(cudnnCreateTensorDescriptor(&conv.bias));
+  if (!conv.bias) QF_CUDNN_RETURN(cudnnCreateTensorDescriptor(&conv.bias));
   const size_t y_bytes = static_cast<size_t>(shape_numel(ys)) * dtype_size(t);
   const size_t x_bytes = static_cast<size_t>(shape_numel(xs)) * dtype_size(t);
   QF_ASSIGN_OR_RETURN(auto x_mem, DeviceMemory::allocate(static_cast<int64_t>(x_bytes)));

@@ -75,6 +75,24 @@ struct CudnnConv;
 // One int8 layer in the int8 kernels' GEMM form (lower_int8_conv.cc).
 struct Int8Spec;
 
+// A cuDNN algorithm a convolution may run with, and the workspace it needs.
+struct ConvCandidate {
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+  int64_t workspace = 0;
+};
+
+// Which candidate a layer runs, and how that was decided (for EngineInfo).
+struct ConvChoice {
+  size_t index = 0;
+  std::string how;  // "only candidate", "timing cache", "fastest of 4 timed"
+};
+
+// One run of a convolution step on explicit operands (fused_bias null: not the fused call).
+using ConvEnqueue = std::function<Status(
+    const void* x, const void* w, const void* bias, const void* fused_bias, const void* z, void* y,
+    void* workspace, int64_t workspace_bytes, cudnnHandle_t cudnn, cudaStream_t stream)>;
+
 class Builder {
  public:
   Builder(const ir::Graph& graph, DeviceContext& ctx) : graph_(graph), ctx_(ctx) {
@@ -197,6 +215,18 @@ class Builder {
   Status add_outputs();
   // lower_conv.cc
   Result<bool> lower_conv(const ir::Node& node, bool fused, std::string* why);
+  // conv_tactics.cc: TensorRT's tactic selection for a convolution. The timing cache's choice
+  // where it has one for `signature`, else every candidate timed by `time` (ms) and the fastest
+  // kept (and added to the cache).
+  Result<ConvChoice> choose_conv_tactic(const ir::Node& node,
+                                        const std::vector<ConvCandidate>& candidates,
+                                        const std::string& signature,
+                                        const std::function<Result<float>(size_t)>& time);
+  // Times `run` for candidate `c` on scratch operands of the layer's shapes (weights: the real
+  // buffer `wb`; bias `bb` and fused bias `fb` where >= 0; a residual where `with_z`).
+  Result<float> time_conv_candidate(const ConvCandidate& c, const Shape& xs, const Shape& ys,
+                                    DType t, int wb, int bb, int fb, bool with_z,
+                                    const ConvEnqueue& run);
   // The f32 graph input `x` [n, c, h, w] converted to NHWC `t` with `channels` > c channels, the
   // extra ones 0 (a thin image input for cuDNN's tensor-core kernels).
   Result<int> padded_input(const ir::Value* x, int64_t channels, DType t);

@@ -37,6 +37,7 @@
 #include "qforge/tensor.h"
 #include "runtime/engine.h"
 #include "runtime/run_timing.h"
+#include "runtime/timing_cache.h"
 
 namespace qf::cuda {
 
@@ -76,6 +77,9 @@ struct DeviceContext {
   // Weights converted and uploaded once, shared by every plan: (value, layout, type, variant).
   std::map<std::tuple<const ir::Value*, Layout, DType, std::string>, std::shared_ptr<DeviceMemory>>
       weights;
+  // Build: the tactics measured fastest by layer signature (BuildOptions::timing_cache), read
+  // before timing a layer and extended with what was timed. Null: time every layer.
+  runtime::TimingCache* timing_cache = nullptr;
   // Run-time settings (Engine::set_run_options), read by every plan at each run.
   bool cuda_graph = true;  // replay the compute as a CUDA graph where the plan allows it
   bool spin_wait = false;  // busy-wait for the end of a run instead of blocking (see wait())

@@ -5,9 +5,13 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "backends/cuda/cuda_test_util.h"
 #include "runtime/engine_file.h"
 #include "runtime/gpu_isa.h"
+#include "runtime/timing_cache.h"
 
 namespace qf {
 namespace {
@@ -19,7 +23,8 @@ using testing::ModelBuilder;
 
 // conv -> relu -> flatten -> gemm: every node on the device, so the plan can be a CUDA graph.
 // With `host_op`, an Elu (no CUDA kernel) runs on the host in between.
-std::unique_ptr<runtime::Engine> small_cnn(Precision p, bool host_op) {
+std::unique_ptr<runtime::Engine> small_cnn(Precision p, bool host_op,
+                                           const std::string& timing_cache = "") {
   ModelBuilder b(17);
   b.input("x", TensorProto::FLOAT, {2, 3, 10, 10});
   b.initializer("w", testing::layer_weights({8, 3, 3, 3}, 1));
@@ -43,6 +48,7 @@ std::unique_ptr<runtime::Engine> small_cnn(Precision p, bool host_op) {
   if (!model.ok()) return nullptr;
   runtime::BuildOptions options;
   options.precision = p;
+  options.timing_cache = timing_cache;
   auto engine = cuda_backend()->build(std::move(model->graph), options);
   EXPECT_TRUE(engine.ok()) << engine.status().message();
   return engine.ok() ? std::move(engine).value() : nullptr;
@@ -150,6 +156,40 @@ TEST(CudaRunModesTest, ProfilingTimesEveryStepEagerly) {
   ASSERT_TRUE(replayed.ok()) << replayed.status().message();
   EXPECT_TRUE(*engine->run_options().cuda_graph);
   expect_same(profiled->front(), replayed->front(), "profiled vs graph replay");
+}
+
+// Tactics: the first build times the convolution's candidate algorithms and writes the timing
+// cache; a second build takes the choice from it, times nothing, and computes the same.
+TEST(CudaRunModesTest, TimingCacheIsWrittenThenReused) {
+  QF_REQUIRE_CUDA_DEVICE();
+  const std::string file = ::testing::TempDir() + "qf_cuda_timing.cache";
+  std::remove(file.c_str());
+  auto first = small_cnn(Precision::kFP16, false, file);
+  ASSERT_TRUE(first);
+  const std::string timed = testing::kernel_of(first->info(), "conv");
+  EXPECT_NE(timed.find("timed)"), std::string::npos) << timed;
+  auto cache = runtime::TimingCache::load(file, "unused");
+  ASSERT_FALSE(cache.ok()) << "the cache names its device, which is not 'unused'";
+  std::ifstream in(file);
+  std::string magic;
+  std::getline(in, magic);
+  EXPECT_EQ(magic, "qforge-timing-cache 1");
+
+  auto second = small_cnn(Precision::kFP16, false, file);
+  ASSERT_TRUE(second);
+  const std::string cached = testing::kernel_of(second->info(), "conv");
+  EXPECT_NE(cached.find("(timing cache)"), std::string::npos) << cached;
+  bool noted = false;
+  for (const std::string& n : second->info().notes) {
+    noted = noted ||
+            n.find("1 convolution(s) took their tactic from it, 0 were timed") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << "no note of the cache hit";
+  auto a = first->run(cnn_input(7));
+  auto b = second->run(cnn_input(7));
+  ASSERT_TRUE(a.ok() && b.ok());
+  expect_same(a->front(), b->front(), "timed vs cached tactic");
+  std::remove(file.c_str());
 }
 
 TEST(CudaRunModesTest, HostFallbackPlansRunEagerEvenWithGraphsOn) {
