@@ -84,20 +84,7 @@ TEST(CpuInt8Test, ConvolutionsWithEveryEpilogueStayWithinQuantizationError) {
 TEST(CpuInt8Test, PoolingAndGemmKeepInt8AndMatchReference) {
   QF_REQUIRE_INT8();
   ModelBuilder b(17);
-  b.input("x", TensorProto::FLOAT, {2, 8, 12, 12});
-  b.initializer("w", testing::layer_weights({32, 8, 3, 3}, 1));
-  auto& conv = testing::fused_node(b, "FusedConv", {"x", "w"}, {"c"}, "conv");
-  testing::set_ints_attr(conv, "pads", {1, 1, 1, 1});
-  testing::set_string_attr(conv, "activation", "Relu");
-  auto& mp = b.node("MaxPool", {"c"}, {"m"}, "maxpool");
-  testing::set_ints_attr(mp, "kernel_shape", {2, 2});
-  testing::set_ints_attr(mp, "strides", {2, 2});
-  b.node("GlobalAveragePool", {"m"}, {"g"}, "gap");
-  b.node("Flatten", {"g"}, {"f"}, "flatten");
-  b.initializer("fc", testing::layer_weights({10, 32}, 2));
-  b.initializer("fcb", testing::random_tensor({10}, 3, -0.1f, 0.1f));
-  testing::set_int_attr(b.node("Gemm", {"f", "fc", "fcb"}, {"logits"}, "fc"), "transB", 1);
-  testing::untyped_output(b, "logits");
+  testing::pooling_classifier(b, /*average_pool=*/false);
   const runtime::EngineInfo info =
       expect_int8_close(b, {testing::random_tensor({2, 8, 12, 12}, 4)},
                         {"c", "m", "g", "f", "logits"}, 4e-2, "conv-pool-gap-gemm");

@@ -190,4 +190,32 @@ inline onnx::NodeProto& fused_node(ModelBuilder& b, const std::string& op,
   return n;
 }
 
+// x [2, 8, 12, 12] -> conv+relu "c" -> max pool 3x3/2 "m" -> [average pool 2x2/1 "a"] ->
+// global average pool "g" -> flatten "f" -> gemm "logits": pooling of an 8-bit tensor and a
+// classifier reading it, for the INT8 tests of both backends.
+inline void pooling_classifier(ModelBuilder& b, bool average_pool) {
+  b.input("x", onnx::TensorProto::FLOAT, {2, 8, 12, 12});
+  b.initializer("w", layer_weights({32, 8, 3, 3}, 1));
+  auto& conv = fused_node(b, "FusedConv", {"x", "w"}, {"c"}, "conv");
+  set_ints_attr(conv, "pads", {1, 1, 1, 1});
+  set_string_attr(conv, "activation", "Relu");
+  auto& mp = b.node("MaxPool", {"c"}, {"m"}, "maxpool");
+  set_ints_attr(mp, "kernel_shape", {3, 3});
+  set_ints_attr(mp, "strides", {2, 2});
+  set_ints_attr(mp, "pads", {1, 1, 1, 1});
+  std::string pooled = "m";
+  if (average_pool) {
+    auto& ap = b.node("AveragePool", {"m"}, {"a"}, "avgpool");
+    set_ints_attr(ap, "kernel_shape", {2, 2});
+    set_ints_attr(ap, "strides", {1, 1});
+    pooled = "a";
+  }
+  b.node("GlobalAveragePool", {pooled}, {"g"}, "gap");
+  b.node("Flatten", {"g"}, {"f"}, "flatten");
+  b.initializer("fc", layer_weights({10, 32}, 2));
+  b.initializer("fcb", random_tensor({10}, 3, -0.1f, 0.1f));
+  set_int_attr(b.node("Gemm", {"f", "fc", "fcb"}, {"logits"}, "fc"), "transB", 1);
+  untyped_output(b, "logits");
+}
+
 }  // namespace qf::testing

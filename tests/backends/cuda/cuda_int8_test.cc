@@ -254,24 +254,7 @@ TEST(CudaInt8Test, GemmAndMatMulMatchReferenceWithinOneStep) {
 TEST(CudaInt8Test, PoolingStaysInt8AndMatchesReferenceAndCpu) {
   QF_REQUIRE_CUDA_DEVICE();
   ModelBuilder b(17);
-  b.input("x", TensorProto::FLOAT, {2, 8, 12, 12});
-  b.initializer("w", testing::layer_weights({32, 8, 3, 3}, 1));
-  auto& conv = testing::fused_node(b, "FusedConv", {"x", "w"}, {"c"}, "conv");
-  testing::set_ints_attr(conv, "pads", {1, 1, 1, 1});
-  testing::set_string_attr(conv, "activation", "Relu");
-  auto& mp = b.node("MaxPool", {"c"}, {"m"}, "maxpool");
-  testing::set_ints_attr(mp, "kernel_shape", {3, 3});
-  testing::set_ints_attr(mp, "strides", {2, 2});
-  testing::set_ints_attr(mp, "pads", {1, 1, 1, 1});
-  auto& ap = b.node("AveragePool", {"m"}, {"a"}, "avgpool");
-  testing::set_ints_attr(ap, "kernel_shape", {2, 2});
-  testing::set_ints_attr(ap, "strides", {1, 1});
-  b.node("GlobalAveragePool", {"a"}, {"g"}, "gap");
-  b.node("Flatten", {"g"}, {"f"}, "flatten");
-  b.initializer("fc", testing::layer_weights({10, 32}, 2));
-  b.initializer("fcb", testing::random_tensor({10}, 3, -0.1f, 0.1f));
-  testing::set_int_attr(b.node("Gemm", {"f", "fc", "fcb"}, {"logits"}, "fc"), "transB", 1);
-  testing::untyped_output(b, "logits");
+  testing::pooling_classifier(b, /*average_pool=*/true);
   const Tensor x = testing::random_tensor({2, 8, 12, 12}, 4);
   const auto ref = reference_values(b, {x}, {"c", "m", "a", "g", "f", "logits"});
   if (ref.size() != 6) return;
