@@ -13,12 +13,15 @@
 #include <vector>
 
 #include "data_movement_test_util.h"
+#include "testing/quant_test_util.h"
 
 namespace qf {
 namespace {
 
 using onnx::TensorProto;
 using testing::ModelBuilder;
+using testing::random_q;
+using testing::random_zero_points;
 using testing::set_int_attr;
 using testing::set_ints_attr;
 using testing::untyped_output;
@@ -325,42 +328,6 @@ TEST(MatMulIntegerTest, ZeroPointTypeAndLayoutAreChecked) {
 
 // ---- randomized comparisons ---------------------------------------------------------------------
 
-Tensor random_q(DType t, const Shape& shape, std::mt19937& rng) {
-  Tensor out(t, shape);
-  const int lo = t == DType::kU8 ? 0 : -128;
-  std::uniform_int_distribution<int> d(lo, lo + 255);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    if (t == DType::kU8) {
-      out.data<uint8_t>()[i] = static_cast<uint8_t>(d(rng));
-    } else {
-      out.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
-    }
-  }
-  return out;
-}
-
-// Zero points within 20 of the middle of the range (negative ones for int8 included), so that
-// centred values average about 0 and outputs spread over the range instead of saturating.
-Tensor random_zero_points(DType t, const Shape& shape, std::mt19937& rng) {
-  Tensor out(t, shape);
-  std::uniform_int_distribution<int> d(-20, 20);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    if (t == DType::kU8) {
-      out.data<uint8_t>()[i] = static_cast<uint8_t>(128 + d(rng));
-    } else {
-      out.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
-    }
-  }
-  return out;
-}
-
-Tensor random_scales(const Shape& shape, float lo, float hi, std::mt19937& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor out(DType::kF32, shape);
-  for (float& v : out.span<float>()) v = d(rng);
-  return out;
-}
-
 struct Types {
   DType x, w, y;
 };
@@ -435,13 +402,13 @@ TEST(QLinearConvTest, MatchesDequantizeConvQuantizeWithinOneStep) {
       const int64_t m = c.w[0];
       const int64_t depth = shape_numel(Shape(c.w.begin() + 1, c.w.end()));
       const Shape param = per_channel ? Shape{m} : Shape{};
-      const Tensor xs = random_scales({}, 0.01f, 0.05f, rng);
-      const Tensor ws = random_scales(param, 0.002f, 0.02f, rng);
+      const Tensor xs = testing::random_floats({}, 0.01f, 0.05f, rng);
+      const Tensor ws = testing::random_floats(param, 0.002f, 0.02f, rng);
       // Centred 8-bit values have a standard deviation near 74, the accumulator about acc_sd;
       // y_scale puts the output's at 25 to 60 steps, so a few values saturate.
       const float acc_sd = 74.0f * 74.0f * std::sqrt(static_cast<float>(depth));
       const float typical = xs.data<float>()[0] * 0.011f * acc_sd;
-      const Tensor ys = random_scales({}, typical / 60, typical / 25, rng);
+      const Tensor ys = testing::random_floats({}, typical / 60, typical / 25, rng);
       Tensor bias(DType::kI32, {m});
       std::uniform_int_distribution<int32_t> bd(-static_cast<int32_t>(acc_sd),
                                                 static_cast<int32_t>(acc_sd));
@@ -541,15 +508,15 @@ TEST(QLinearMatMulTest, MatchesDequantizeMatMulQuantizeWithinOneStep) {
     const int64_t k = c.a.back();
     const Shape a_param = c.per_row ? Shape{c.a[c.a.size() - 2]} : Shape{};
     const Shape b_param = c.per_column ? Shape{c.b.back()} : Shape{};
-    const Tensor as = random_scales(a_param, 0.01f, 0.05f, rng);
-    const Tensor bs = random_scales(b_param, 0.002f, 0.02f, rng);
+    const Tensor as = testing::random_floats(a_param, 0.01f, 0.05f, rng);
+    const Tensor bs = testing::random_floats(b_param, 0.002f, 0.02f, rng);
     const float typical = 0.03f * 0.011f * 74.0f * 74.0f * std::sqrt(static_cast<float>(k));
     ModelBuilder b(13);
-    add_initializers(
-        b, {"a", "as", "az", "b", "bs", "bz", "ys", "yz"},
-        {random_q(t.x, c.a, rng), as, random_zero_points(t.x, a_param, rng),
-         random_q(t.w, c.b, rng), bs, random_zero_points(t.w, b_param, rng),
-         random_scales({}, typical / 60, typical / 25, rng), random_zero_points(t.y, {}, rng)});
+    add_initializers(b, {"a", "as", "az", "b", "bs", "bz", "ys", "yz"},
+                     {random_q(t.x, c.a, rng), as, random_zero_points(t.x, a_param, rng),
+                      random_q(t.w, c.b, rng), bs, random_zero_points(t.w, b_param, rng),
+                      testing::random_floats({}, typical / 60, typical / 25, rng),
+                      random_zero_points(t.y, {}, rng)});
     b.node("QLinearMatMul", {"a", "as", "az", "b", "bs", "bz", "ys", "yz"}, {"y"});
     set_int_attr(b.node("DequantizeLinear", {"a", "as", "az"}, {"af"}), "axis",
                  static_cast<int64_t>(c.a.size()) - 2);

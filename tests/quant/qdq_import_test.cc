@@ -17,12 +17,15 @@
 #include "quant/qdq_export.h"
 #include "quant/weight_quantizer.h"
 #include "runtime/engine_file.h"
+#include "testing/quant_test_util.h"
 
 namespace qf::quant {
 namespace {
 
 using onnx::TensorProto;
+using qf::testing::count_op;
 using qf::testing::ModelBuilder;
+using qf::testing::only;
 using qf::testing::set_int_attr;
 using qf::testing::set_ints_attr;
 using runtime::Precision;
@@ -53,24 +56,6 @@ QdqImport fold(ir::Graph& g) {
   auto r = fold_qdq(g);
   EXPECT_TRUE(r.ok()) << r.status().message();
   return r.ok() ? *r : QdqImport{};
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes()) n += node->op_type == op ? 1 : 0;
-  return n;
-}
-
-const ir::Node* only(const ir::Graph& g, const std::string& op) {
-  const ir::Node* found = nullptr;
-  for (const auto& node : g.nodes()) {
-    if (node->op_type == op) {
-      EXPECT_EQ(found, nullptr) << "more than one " << op;
-      found = node.get();
-    }
-  }
-  EXPECT_NE(found, nullptr) << "no " << op;
-  return found;
 }
 
 bool any_note_has(const QdqImport& r, const std::string& text) {

@@ -15,12 +15,18 @@
 #include "onnx/exporter.h"
 #include "onnx/importer.h"
 #include "testing/model_builder.h"
+#include "testing/quant_test_util.h"
 
 namespace qf::quant {
 namespace {
 
 using onnx::TensorProto;
+using qf::testing::count_op;
 using qf::testing::ModelBuilder;
+using qf::testing::only;
+using qf::testing::random_floats;
+using qf::testing::random_q;
+using qf::testing::random_zero_points;
 using qf::testing::set_int_attr;
 using qf::testing::set_ints_attr;
 
@@ -56,57 +62,6 @@ int rewrite(ir::Graph& g) {
   auto r = qoperator_to_qdq(g);
   EXPECT_TRUE(r.ok()) << r.status().message();
   return r.ok() ? *r : -1;
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes()) n += node->op_type == op ? 1 : 0;
-  return n;
-}
-
-const ir::Node* only(const ir::Graph& g, const std::string& op) {
-  const ir::Node* found = nullptr;
-  for (const auto& node : g.nodes()) {
-    if (node->op_type != op) continue;
-    EXPECT_EQ(found, nullptr) << "more than one " << op;
-    found = node.get();
-  }
-  EXPECT_NE(found, nullptr) << "no " << op;
-  return found;
-}
-
-Tensor random_q(DType t, const Shape& shape, std::mt19937& rng) {
-  Tensor out(t, shape);
-  std::uniform_int_distribution<int> d(0, 255);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    if (t == DType::kU8) {
-      out.data<uint8_t>()[i] = static_cast<uint8_t>(d(rng));
-    } else {
-      out.data<int8_t>()[i] = static_cast<int8_t>(d(rng) - 128);
-    }
-  }
-  return out;
-}
-
-// Within 20 of the middle of the range, so that outputs spread instead of saturating.
-Tensor random_zero_points(DType t, const Shape& shape, std::mt19937& rng) {
-  Tensor out(t, shape);
-  std::uniform_int_distribution<int> d(-20, 20);
-  for (int64_t i = 0; i < out.numel(); ++i) {
-    if (t == DType::kU8) {
-      out.data<uint8_t>()[i] = static_cast<uint8_t>(128 + d(rng));
-    } else {
-      out.data<int8_t>()[i] = static_cast<int8_t>(d(rng));
-    }
-  }
-  return out;
-}
-
-Tensor random_floats(const Shape& shape, float lo, float hi, std::mt19937& rng) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  Tensor out(DType::kF32, shape);
-  for (float& v : out.span<float>()) v = d(rng);
-  return out;
 }
 
 // The Q/DQ form accumulates dequantized values in float, QLinear exactly in int32: values within
