@@ -57,6 +57,9 @@ struct EngineInfo {
   std::map<std::string, float> int8_scales;
   // INT8: tensors stored on a grid a Q/DQ graph fixed (BuildOptions::activation_grids).
   std::map<std::string, QuantGrid> int8_grids;
+  // Backends that time tactics: the implementation each layer signature runs (as in a timing
+  // cache), so that an engine file rebuilds exactly these kernels.
+  std::map<std::string, std::string> tactics;
   std::string calibration;
   std::vector<KernelInfo> kernels;
   // What the build decided that changes numerics or speed, one line each (the Q/DQ import's
@@ -134,6 +137,10 @@ struct BuildOptions {
   // A timing cache file (runtime/timing_cache.h) for backends that time tactics: read if it
   // exists, written back with what this build measured. Empty: time everything, keep nothing.
   std::string timing_cache = {};
+  // Tactics fixed in advance by layer signature (an engine file's EngineInfo::tactics): taken
+  // before the timing cache and before timing, so that a loaded engine runs the kernels that
+  // were chosen when it was built.
+  std::map<std::string, std::string> tactics = {};
 };
 
 class Backend {

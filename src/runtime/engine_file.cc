@@ -218,6 +218,9 @@ EngineFileHeader header_for(const Engine& engine) {
                            fmt::format("{} {:08x} {}", dtype_tag(grid.type),
                                        std::bit_cast<uint32_t>(grid.scale), grid.zero_point));
   }
+  for (const auto& [signature, tactic] : info.tactics) {
+    h.options.emplace_back(std::string(kTacticKeyPrefix) + signature, tactic);
+  }
   for (const auto& [fact, value] : engine.platform()) {
     h.options.emplace_back(std::string(kPlatformKeyPrefix) + fact, value);
   }
@@ -380,16 +383,17 @@ Result<const Backend*> backend_for(const EngineFileHeader& header,
   return backend;
 }
 
-Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
-                                                    const std::filesystem::path& path,
-                                                    std::optional<int> threads,
-                                                    std::string* warning) {
-  QF_ASSIGN_OR_RETURN(const Backend* backend, backend_for(loaded.header, path));
+Result<BuildOptions> build_options_from(const EngineFileHeader& header,
+                                        const std::filesystem::path& path) {
   BuildOptions options;
-  options.precision = loaded.header.precision;
-  options.threads = threads.value_or(loaded.header.threads);
-  for (const auto& [key, value] : loaded.header.options) {
+  options.precision = header.precision;
+  options.threads = header.threads;
+  for (const auto& [key, value] : header.options) {
     if (key == kCalibrationKey) options.calibration = value;
+    if (key.starts_with(kTacticKeyPrefix)) {
+      options.tactics[key.substr(kTacticKeyPrefix.size())] = value;
+      continue;
+    }
     if (key.starts_with(kGridKeyPrefix)) {
       const std::string name = key.substr(kGridKeyPrefix.size());
       std::optional<QuantGrid> grid = parse_grid(value);
@@ -410,6 +414,16 @@ Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
     }
     options.activation_scales[key.substr(kScaleKeyPrefix.size())] = std::bit_cast<float>(bits);
   }
+  return options;
+}
+
+Result<std::unique_ptr<Engine>> build_loaded_engine(LoadedEngine loaded,
+                                                    const std::filesystem::path& path,
+                                                    std::optional<int> threads,
+                                                    std::string* warning) {
+  QF_ASSIGN_OR_RETURN(const Backend* backend, backend_for(loaded.header, path));
+  QF_ASSIGN_OR_RETURN(BuildOptions options, build_options_from(loaded.header, path));
+  if (threads) options.threads = *threads;
   // The graph is already optimized; the backend's passes run again and change nothing.
   auto engine = backend->build(std::move(loaded.graph), options);
   if (!engine.ok()) return engine.status().with_context(path.string() + ": ");

@@ -87,6 +87,14 @@ bool is_engine_file(std::string_view bytes);
 // rest.
 EngineFileHeader header_for(const Engine& engine);
 
+// "tactic:<layer signature>" = the implementation the built engine chose (EngineInfo::tactics).
+inline constexpr std::string_view kTacticKeyPrefix = "tactic:";
+
+// The BuildOptions that rebuild the engine a header describes: precision, threads, INT8 scales
+// and grids, calibration words and tactics. Corrupt values are refused naming `path`.
+Result<BuildOptions> build_options_from(const EngineFileHeader& header,
+                                        const std::filesystem::path& path);
+
 // The option key prefix of the platform facts, and the facts a header records, in file order.
 inline constexpr std::string_view kPlatformKeyPrefix = "platform:";
 std::vector<std::pair<std::string, std::string>> recorded_platform(const EngineFileHeader& header);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "core/file_util.h"
@@ -290,6 +291,34 @@ TEST(EngineFileBackendsTest, EveryBackendRoundTrips) {
     }
   }
   EXPECT_GE(tested, 1);  // the reference backend at least
+}
+
+// Tactics (EngineInfo::tactics of a backend that times them) travel as "tactic:" options and come
+// back as BuildOptions::tactics, with the scales and the rest, so that the rebuild takes them.
+TEST(EngineFileTacticsTest, TacticsRoundTripThroughTheHeader) {
+  auto model = onnx_io::load_model(fashion_mnist_model());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  auto engine = find_backend("reference")->build(std::move(model->graph), BuildOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  EngineFileHeader h = header_for(**engine);
+  const std::map<std::string, std::string> tactics = {
+      {"conv f16 x[1,8,28,28] w[16,8,3,3] pad1x1 stride1x1 dil1x1 group1 Relu bias",
+       "cudnn algo 1 math 1"},
+      {"conv f16 x[1,16,14,14] w[32,16,3,3] pad1x1 stride1x1 dil1x1 group1 Relu bias",
+       "cudnn algo 0 math 1"}};
+  for (const auto& [signature, tactic] : tactics) {
+    h.options.emplace_back(std::string(kTacticKeyPrefix) + signature, tactic);
+  }
+  h.options.emplace_back("int8_scale:x", "3c000000");
+  auto bytes = serialize_engine(h, (*engine)->graph());
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  auto loaded = parse_engine_file(*bytes, "t.engine");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  auto options = build_options_from(loaded->header, "t.engine");
+  ASSERT_TRUE(options.ok()) << options.status().message();
+  EXPECT_EQ(options->tactics, tactics);
+  EXPECT_EQ(options->activation_scales.at("x"), 0.0078125f);
+  EXPECT_TRUE((*engine)->info().tactics.empty());  // the reference backend times nothing
 }
 
 TEST(EngineFileHashTest, Fnv1a64KnownValues) {

@@ -28,14 +28,28 @@ Result<ConvChoice> Builder::choose_conv_tactic(const ir::Node& node,
                                                const std::string& signature,
                                                const std::function<Result<float>(size_t)>& time) {
   if (candidates.size() == 1) return ConvChoice{0, "only candidate"};
+  // Every choice among several is recorded, so that an engine file rebuilds the same kernels.
+  auto chosen = [&](size_t i, std::string how) {
+    ctx_.chosen_tactics[signature] = tactic_name(candidates[i]);
+    return ConvChoice{i, std::move(how)};
+  };
+  // A choice fixed in advance (an engine file's); one this cuDNN no longer offers is timed anew.
+  if (auto it = ctx_.fixed_tactics.find(signature); it != ctx_.fixed_tactics.end()) {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (tactic_name(candidates[i]) == it->second) {
+        ++ctx_.fixed_tactic_hits;
+        return chosen(i, "engine file");
+      }
+    }
+  }
   // QFORGE_CUDA_NO_TIMING=1: cuDNN's first choice, untimed (a quick build, or a comparison).
   static const bool no_timing = std::getenv("QFORGE_CUDA_NO_TIMING") != nullptr;
-  if (no_timing) return ConvChoice{0, "heuristic, untimed"};
+  if (no_timing) return chosen(0, "heuristic, untimed");
   runtime::TimingCache* cache = ctx_.timing_cache;
   if (cache) {
     if (const std::optional<std::string> tactic = cache->find(signature)) {
       for (size_t i = 0; i < candidates.size(); ++i) {
-        if (tactic_name(candidates[i]) == *tactic) return ConvChoice{i, "timing cache"};
+        if (tactic_name(candidates[i]) == *tactic) return chosen(i, "timing cache");
       }
       // A tactic this cuDNN no longer offers for the layer: timed again and replaced below.
     }
@@ -63,7 +77,7 @@ Result<ConvChoice> Builder::choose_conv_tactic(const ir::Node& node,
     return internal_error("{}: every cuDNN algorithm failed when timed", node.label());
   }
   if (cache) cache->put(signature, tactic_name(candidates[best]));
-  return ConvChoice{best, fmt::format("fastest of {} timed", timed)};
+  return chosen(best, fmt::format("fastest of {} timed", timed));
 }
 
 Result<float> Builder::time_conv_candidate(const ConvCandidate& c, const Shape& xs, const Shape& ys,

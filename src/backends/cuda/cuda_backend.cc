@@ -108,6 +108,7 @@ class CudaEngine final : public runtime::Engine {
       info_.calibration = options.calibration;
       if (!options.calibration.empty()) info_.compute += "; scales: " + options.calibration;
     }
+    ctx_.fixed_tactics = options.tactics;
     if (!options.timing_cache.empty()) {
       timing_cache_file_ = options.timing_cache;
       QF_ASSIGN_OR_RETURN(runtime::TimingCache cache,
@@ -237,6 +238,7 @@ class CudaEngine final : public runtime::Engine {
       info_.weights_bytes = p->weights_bytes;
     }
     info_.activation_bytes = std::max(info_.activation_bytes, p->arena_bytes);
+    info_.tactics = ctx_.chosen_tactics;
     return p;
   }
 

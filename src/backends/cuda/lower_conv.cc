@@ -266,11 +266,13 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
                                  dt(t), strict_fp32() ? "_fma" : "_tensorop");
   if (pad_input) impl += fmt::format(" (input channels padded to {})", cin);
   if (epilogue) impl += " + epilogue_kernel";
-  impl += fmt::format(" algo {} ({})", static_cast<int>(chosen.algo), choice.how);
+  impl += fmt::format(" algo {}", static_cast<int>(chosen.algo));
   std::string op = "Conv";
   if (z) op += "+Add";
   if (act.kind != ops::Activation::kNone) op += "+" + std::string(ops::activation_name(act.kind));
-  add_kernel(node, op, impl);
+  // How the algorithm was chosen goes to the note: an engine file's rebuild runs the same kernel
+  // ("engine file") that the first build timed.
+  add_kernel(node, op, impl, "cuDNN algorithm: " + choice.how);
   return true;
 }
 

@@ -187,9 +187,9 @@ class Builder {
     return std::find(plan_->input_buffers.begin(), plan_->input_buffers.end(), b) !=
            plan_->input_buffers.end();
   }
-  void add_kernel(const ir::Node& node, std::string op, std::string impl) {
-    plan_->kernels.push_back(
-        {node.name.empty() ? node.label() : node.name, std::move(op), std::move(impl)});
+  void add_kernel(const ir::Node& node, std::string op, std::string impl, std::string note = "") {
+    plan_->kernels.push_back({node.name.empty() ? node.label() : node.name, std::move(op),
+                              std::move(impl), std::move(note)});
   }
   void need_workspace(int64_t bytes) {
     plan_->workspace_bytes = std::max(plan_->workspace_bytes, bytes);

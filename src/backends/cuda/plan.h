@@ -80,6 +80,11 @@ struct DeviceContext {
   // Build: the tactics measured fastest by layer signature (BuildOptions::timing_cache), read
   // before timing a layer and extended with what was timed. Null: time every layer.
   runtime::TimingCache* timing_cache = nullptr;
+  // Build: tactics fixed by signature (BuildOptions::tactics, an engine file's), taken first; and
+  // every choice made among several candidates, by signature (EngineInfo::tactics).
+  std::map<std::string, std::string> fixed_tactics;
+  int fixed_tactic_hits = 0;
+  std::map<std::string, std::string> chosen_tactics;
   // Run-time settings (Engine::set_run_options), read by every plan at each run.
   bool cuda_graph = true;  // replay the compute as a CUDA graph where the plan allows it
   bool spin_wait = false;  // busy-wait for the end of a run instead of blocking (see wait())

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "backends/cuda/cuda_test_util.h"
@@ -158,6 +159,13 @@ TEST(CudaRunModesTest, ProfilingTimesEveryStepEagerly) {
   expect_same(profiled->front(), replayed->front(), "profiled vs graph replay");
 }
 
+std::string note_of(const runtime::EngineInfo& info, const std::string& node) {
+  for (const runtime::KernelInfo& k : info.kernels) {
+    if (k.node == node) return k.note;
+  }
+  return "no kernel for " + node;
+}
+
 // Tactics: the first build times the convolution's candidate algorithms and writes the timing
 // cache; a second build takes the choice from it, times nothing, and computes the same.
 TEST(CudaRunModesTest, TimingCacheIsWrittenThenReused) {
@@ -166,8 +174,8 @@ TEST(CudaRunModesTest, TimingCacheIsWrittenThenReused) {
   std::remove(file.c_str());
   auto first = small_cnn(Precision::kFP16, false, file);
   ASSERT_TRUE(first);
-  const std::string timed = testing::kernel_of(first->info(), "conv");
-  EXPECT_NE(timed.find("timed)"), std::string::npos) << timed;
+  const std::string timed = note_of(first->info(), "conv");
+  EXPECT_NE(timed.find("timed"), std::string::npos) << timed;
   auto cache = runtime::TimingCache::load(file, "unused");
   ASSERT_FALSE(cache.ok()) << "the cache names its device, which is not 'unused'";
   std::ifstream in(file);
@@ -177,8 +185,9 @@ TEST(CudaRunModesTest, TimingCacheIsWrittenThenReused) {
 
   auto second = small_cnn(Precision::kFP16, false, file);
   ASSERT_TRUE(second);
-  const std::string cached = testing::kernel_of(second->info(), "conv");
-  EXPECT_NE(cached.find("(timing cache)"), std::string::npos) << cached;
+  const std::string cached = note_of(second->info(), "conv");
+  EXPECT_NE(cached.find("timing cache"), std::string::npos) << cached;
+  EXPECT_EQ(testing::kernel_of(second->info(), "conv"), testing::kernel_of(first->info(), "conv"));
   bool noted = false;
   for (const std::string& n : second->info().notes) {
     noted = noted ||
@@ -190,6 +199,30 @@ TEST(CudaRunModesTest, TimingCacheIsWrittenThenReused) {
   ASSERT_TRUE(a.ok() && b.ok());
   expect_same(a->front(), b->front(), "timed vs cached tactic");
   std::remove(file.c_str());
+}
+
+// An engine file records each layer's tactic; its rebuild takes them as they were, times
+// nothing, and computes exactly what the built engine computed.
+TEST(CudaRunModesTest, EngineFilesKeepTheirTactics) {
+  QF_REQUIRE_CUDA_DEVICE();
+  auto built = small_cnn(Precision::kFP16, false);
+  ASSERT_TRUE(built);
+  ASSERT_FALSE(built->info().tactics.empty()) << "the convolution had one candidate only";
+  auto bytes = runtime::serialize_engine(runtime::header_for(*built), built->graph());
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  auto parsed = runtime::parse_engine_file(*bytes, "cnn.engine");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  auto loaded = runtime::build_loaded_engine(std::move(parsed).value(), "cnn.engine");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ((*loaded)->info().tactics, built->info().tactics);
+  EXPECT_NE(note_of((*loaded)->info(), "conv").find("engine file"), std::string::npos)
+      << note_of((*loaded)->info(), "conv");
+  auto a = built->run(cnn_input(9));
+  auto b = (*loaded)->run(cnn_input(9));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->front().shape(), b->front().shape());
+  EXPECT_EQ(std::memcmp(a->front().raw(), b->front().raw(), a->front().nbytes()), 0)
+      << "same kernels on the same inputs must give the same bits";
 }
 
 TEST(CudaRunModesTest, HostFallbackPlansRunEagerEvenWithGraphsOn) {
