@@ -61,11 +61,9 @@ build on the same CPU gives byte-identical files (torch.onnx writes no timestamp
 
 import argparse
 import copy
-import gzip
 import hashlib
 import json
 import os
-import struct
 import sys
 import time
 
@@ -76,50 +74,13 @@ import torch.nn.functional as F
 import torch.ao.quantization as tq
 import torch.ao.nn.quantized as nnq
 
-MEAN = 0.2860
-STD = 0.3530
-DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
+from fashion_mnist_data import DEFAULT_DATA_DIR, MEAN, STD, Normalize, load_split
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT_DIR = os.path.join(REPO_ROOT, "tests", "fixtures", "qat")
 OPSETS = (13, 17)
 N_EXPECTED = 1000  # images whose logits are stored
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-
-
-def read_idx(path):
-    """Reads an IDX file (optionally gzip-compressed) into a numpy array."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    if magic >> 8 != 0x08:  # 0x08 = unsigned byte
-        raise ValueError(f"{path}: unexpected IDX magic {magic:#x}")
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    return arr.reshape(dims)
-
-
-def load_split(data_dir, split):
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte.gz"))
-    # Raw pixels in [0, 1]: exactly what the exported models expect as input.
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    y = torch.from_numpy(labels.astype(np.int64))
-    return x, y
-
-
-class Normalize(nn.Module):
-    """(x - mean) / std in float, before the QuantStub: exported as Sub and Div."""
-
-    def __init__(self, mean, std):
-        super().__init__()
-        self.register_buffer("mean", torch.full((1, 1, 1, 1), mean, dtype=torch.float32))
-        self.register_buffer("std", torch.full((1, 1, 1, 1), std, dtype=torch.float32))
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
 
 
 class QATFashionCNN(nn.Module):
