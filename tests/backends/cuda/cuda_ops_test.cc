@@ -290,6 +290,9 @@ TEST(CudaOpsTest, PoolingMatchesReference) {
       {"AveragePool", {1, 4, 8, 8}, {3, 3}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, 1},
       {"GlobalAveragePool", {3, 33, 7, 5}, {}, {}, {}, {}},
       {"GlobalMaxPool", {1, 21, 6, 6}, {}, {}, {}, {}},
+      // Large windows (the reduction kernel's strided rows) and channels past one block of 32.
+      {"GlobalAveragePool", {2, 40, 31, 29}, {}, {}, {}, {}},
+      {"GlobalMaxPool", {3, 70, 17, 19}, {}, {}, {}, {}},
   };
   int seed = 100;
   for (const PoolCase& c : cases) {
