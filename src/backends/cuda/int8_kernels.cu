@@ -106,12 +106,44 @@ __device__ __forceinline__ float epilogue_value(const Int8Conv& p, int64_t i, in
   return activate(p.act, v);
 }
 
-// v on the output's 8-bit grid: rounded half to even (rintf) and saturated, as oneDNN does on
-// the cpu backend; NaN (which has no grid point) becomes 0.
+// The output's 8-bit grid as the epilogue applies it: the type's range is taken relative to the
+// zero point, so that clamping before adding it cannot overflow.
+struct OutGrid {
+  float inv_scale;
+  int lo, hi, zero_point;
+};
+
+__device__ __forceinline__ OutGrid out_grid(const Int8Conv& p) {
+  const int lo = p.y_type == DType::kU8 ? 0 : -128;
+  const int hi = p.y_type == DType::kU8 ? 255 : 127;
+  return {p.y_inv_scale, lo - p.y_zero_point, hi - p.y_zero_point, p.y_zero_point};
+}
+
+// v on the output's 8-bit grid: rounded half to even and saturated, as oneDNN does on the cpu
+// backend. cvt.rni to s32 (__float2int_rn) also saturates out-of-range values and turns NaN,
+// which has no grid point, into 0: the zero point, real 0. Integer min/max after one conversion
+// cost fewer instructions than rounding, clamping and checking in float: in layers with many
+// output channels and a short K the epilogue's instructions are what the time is spent on.
+__device__ __forceinline__ uint32_t quantize_byte(const OutGrid& g, float v) {
+  const int q = min(max(__float2int_rn(v * g.inv_scale), g.lo), g.hi) + g.zero_point;
+  return static_cast<uint32_t>(q) & 0xffu;
+}
+
 __device__ __forceinline__ uint32_t quantize_out(const Int8Conv& p, float v) {
-  float q = rintf(v * p.y_inv_scale) + static_cast<float>(p.y_zero_point);
-  q = p.y_type == DType::kU8 ? fminf(fmaxf(q, 0.f), 255.f) : fminf(fmaxf(q, -128.f), 127.f);
-  return static_cast<uint32_t>(static_cast<int>(q == q ? q : 0.f)) & 0xffu;
+  return quantize_byte(out_grid(p), v);
+}
+
+// The activation with its kind fixed at compile time (kAct an Act value), or read from `a` at
+// run time (kAct < 0): a switch per element costs as much as the rest of an int8 epilogue.
+template <int kAct>
+__device__ __forceinline__ float activate_as(const ActParams& a, float x) {
+  if constexpr (kAct < 0) {
+    return activate(a, x);
+  } else {
+    ActParams fixed = a;
+    fixed.kind = static_cast<Act>(kAct);
+    return activate(fixed, x);
+  }
 }
 
 __device__ __forceinline__ void store_value(const Int8Conv& p, int64_t i, float v) {
@@ -183,6 +215,70 @@ __device__ __forceinline__ void finish4(const Int8Conv& p, int64_t i, float4 v, 
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     if (j < valid) store_value(p, i + j, a[j]);
+  }
+}
+
+// The epilogue's second half where the output and any residual are 8-bit and 16 channels line
+// up in memory (Int8Conv::out16): each thread finishes 16 neighbouring channels of a row with
+// one 16-byte residual load and one 16-byte store, kUnroll rows in flight. The 4-channel path
+// kept a quarter of the bytes in flight per thread and left memory-bound layers (1x1 with a
+// residual) waiting on latency. The staging tile is read in float4s rotated by the thread's
+// column, so that the 8 threads of a shared-memory phase fall on different banks.
+template <int BM, int BN, int kThreads, int kAct>
+__device__ __forceinline__ void finish_rows16(const Int8Conv& p, const float* staging, int64_t m0,
+                                              int n0, int group, int64_t rows) {
+  constexpr int kStride = BN + 4;
+  constexpr int kColThreads = BN / 16;
+  constexpr int kRowsPerPass = kThreads / kColThreads;
+  constexpr int kUnroll = 4;
+  const int tid = threadIdx.x;
+  const int col = tid % kColThreads;
+  const int c16 = col * 16;
+  if (n0 + c16 >= p.cout_g) return;  // cout_g is a multiple of 16
+  const int co = group * p.cout_g + n0 + c16;
+  const OutGrid grid = out_grid(p);
+  const bool signed_z = p.z_type == DType::kI8;
+  // Residual z = z_scale * q - z_scale * zero point.
+  const float z_offset = -p.z_scale * static_cast<float>(p.z_zero_point);
+  for (int r = tid / kColThreads; r < BM; r += kRowsPerPass * kUnroll) {
+    uint4 z[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int row = r + u * kRowsPerPass;
+      const int64_t m = m0 + row;
+      z[u] = make_uint4(0, 0, 0, 0);
+      if (p.z && row < BM && m < rows) {
+        z[u] = *reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(p.z) + m * p.out_c + co);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int row = r + u * kRowsPerPass;
+      const int64_t m = m0 + row;
+      if (row >= BM || m >= rows) break;
+      const float* src = staging + row * kStride + c16;
+      const uint32_t zw[4] = {z[u].x, z[u].y, z[u].z, z[u].w};
+      uint32_t out[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int q4 = (j + col) & 3;  // rotated: see above
+        const float4 v4 = *reinterpret_cast<const float4*>(src + 4 * q4);
+        float v[4] = {v4.x, v4.y, v4.z, v4.w};
+        uint32_t word = 0;
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (p.z) {
+            const uint32_t b = (zw[q4] >> (8 * e)) & 0xffu;
+            const int q = signed_z ? static_cast<int>(static_cast<int8_t>(b)) : static_cast<int>(b);
+            v[e] += fmaf(p.z_scale, static_cast<float>(q), z_offset);
+          }
+          word |= quantize_byte(grid, activate_as<kAct>(p.act, v[e])) << (8 * e);
+        }
+        out[q4] = word;
+      }
+      *reinterpret_cast<uint4*>(static_cast<uint8_t*>(p.y) + m * p.out_c + co) =
+          make_uint4(out[0], out[1], out[2], out[3]);
+    }
   }
 }
 
@@ -494,6 +590,15 @@ __global__ void __launch_bounds__(WM* WN * 32) imma_conv_kernel(const Int8Conv p
     }
   }
   __syncthreads();
+  if (p.out16) {
+    if (p.act.kind == Act::kRelu) {
+      finish_rows16<BM, BN, kThreads, static_cast<int>(Act::kRelu)>(p, staging, m0, n0, group,
+                                                                    rows);
+    } else {
+      finish_rows16<BM, BN, kThreads, -1>(p, staging, m0, n0, group, rows);
+    }
+    return;
+  }
   constexpr int kColThreads = BN / 4;
   constexpr int kRowsPerPass = kThreads / kColThreads;
   const int c4 = (tid % kColThreads) * 4;
@@ -683,6 +788,27 @@ Int8Launch int8_launch_for(int64_t m, int cout_g, int groups, int k_pad, int sms
   return l;
 }
 
+std::vector<Int8Launch> int8_launch_candidates(int64_t m, int cout_g, int groups, int k_pad,
+                                               int sms, int max_smem) {
+  const Int8Launch heuristic = int8_launch_for(m, cout_g, groups, k_pad, sms, max_smem);
+  std::vector<Int8Launch> out = {heuristic};
+  if (heuristic.tile == Int8Tile::kDirect) return out;
+  const int k_tiles = k_pad / kInt8TileK;
+  for (Int8Tile t : {Int8Tile::k128x128, Int8Tile::k128x64, Int8Tile::k64x64}) {
+    const TileShape s = shape_of(t);
+    // A 128-column tile over 64 or fewer channels multiplies padding for half its width.
+    if (s.smem > max_smem || (s.bn == 128 && cout_g <= 64)) continue;
+    const int64_t tiles = ((m + s.bm - 1) / s.bm) * ((cout_g + s.bn - 1) / s.bn) * groups;
+    for (int splits = 1; splits <= 16; splits *= 2) {
+      // Splitting only pays while CTAs are short of filling the GPU a few times over.
+      if (splits > 1 && (tiles * splits > 4 * sms || splits > k_tiles / 2)) break;
+      const Int8Launch l{t, splits};
+      if (std::find(out.begin(), out.end(), l) == out.end()) out.push_back(l);
+    }
+  }
+  return out;
+}
+
 int64_t int8_split_sum_bytes(const Int8Conv& p) {
   if (p.splits <= 1 || p.tile == Int8Tile::kDirect) return 0;
   const TileShape s = shape_of(p.tile);
@@ -704,7 +830,11 @@ int prepare_int8_conv(const Int8Conv& p) {
 
 int launch_int8_conv(const Int8Conv& p, cudaStream_t stream) {
   if (p.n * p.oh * p.ow == 0 || p.out_c == 0) return 0;
-  return launch_or_prepare(p, stream, true);
+  Int8Conv q = p;
+  const auto aligned16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
+  q.out16 = p.y_type != DType::kF32 && (!p.z || p.z_type != DType::kF32) && p.cout_g % 16 == 0 &&
+            p.out_c % 16 == 0 && aligned16(p.y) && aligned16(p.z);
+  return launch_or_prepare(q, stream, true);
 }
 
 }  // namespace qf::cuda

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "backends/cuda/kernels.h"
 
@@ -67,6 +68,9 @@ struct Int8Conv {
   int32_t* split_sums = nullptr;
   int32_t* split_counters = nullptr;
   Int8Tile tile = Int8Tile::k128x128;
+  // Set by launch_int8_conv: y (and z, if any) are 8-bit and 16-byte aligned in whole 16-channel
+  // pieces, so that the epilogue moves 16 channels per thread.
+  bool out16 = false;
 };
 
 // Rows and columns of one tile (1 x 1 for kDirect).
@@ -81,8 +85,16 @@ inline constexpr int kInt8TileK = 128;
 struct Int8Launch {
   Int8Tile tile = Int8Tile::k128x128;
   int splits = 1;
+  bool operator==(const Int8Launch& o) const { return tile == o.tile && splits == o.splits; }
 };
 Int8Launch int8_launch_for(int64_t m, int cout_g, int groups, int k_pad, int sms, int max_smem);
+// The launches worth timing for such a layer (the builder's tactics), int8_launch_for's first:
+// every tile shape that fits, each without split-K and, where its tiles leave multiprocessors
+// idle, split 2, 4, 8 or 16 ways (each slice at least 2 K steps long).
+std::vector<Int8Launch> int8_launch_candidates(int64_t m, int cout_g, int groups, int k_pad,
+                                               int sms, int max_smem);
+// Weight rows (output channels per group) padded to a multiple of this serve every tile shape.
+inline constexpr int kInt8WeightRowUnit = 128;
 // Bytes of split_sums and entries of split_counters a launch with these needs (0 without split).
 int64_t int8_split_sum_bytes(const Int8Conv& p);
 int64_t int8_split_counter_count(const Int8Conv& p);

@@ -239,15 +239,16 @@ Result<bool> Builder::lower_conv(const ir::Node& node, bool fused, std::string* 
       shape_str(ws_run), g.pad_begin[0], g.pad_begin[1], g.strides[0], g.strides[1], g.dilations[0],
       g.dilations[1], group, ops::activation_name(act.kind), bb >= 0 ? " bias" : "",
       zb >= 0 ? " residual" : "");
-  QF_ASSIGN_OR_RETURN(
-      const ConvChoice choice,
-      choose_conv_tactic(node, candidates, signature, [&](size_t i) -> Result<float> {
-        const ConvCandidate& c = candidates[i];
-        QF_ASSIGN_OR_RETURN(const int fb, fused_bias_for(c));
-        conv->algo = c.algo;
-        QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, c.math));
-        return time_conv_candidate(c, xs_run, ys, t, wb, bb, fb, zb >= 0, enqueue);
-      }));
+  std::vector<std::string> names;
+  for (const ConvCandidate& c : candidates) names.push_back(cudnn_tactic_name(c));
+  QF_ASSIGN_OR_RETURN(const TacticChoice choice,
+                      choose_tactic(node, names, signature, [&](size_t i) -> Result<float> {
+                        const ConvCandidate& c = candidates[i];
+                        QF_ASSIGN_OR_RETURN(const int fb, fused_bias_for(c));
+                        conv->algo = c.algo;
+                        QF_CUDNN_RETURN(cudnnSetConvolutionMathType(conv->conv, c.math));
+                        return time_conv_candidate(c, xs_run, ys, t, wb, bb, fb, zb >= 0, enqueue);
+                      }));
   const ConvCandidate& chosen = candidates[choice.index];
   QF_ASSIGN_OR_RETURN(const int fused_bias, fused_bias_for(chosen));
   conv->algo = chosen.algo;

@@ -57,20 +57,6 @@ const char* tag8(DType t) {
   return t == DType::kU8 ? "u8" : t == DType::kI8 ? "s8" : "f32";
 }
 
-const char* tile_name(Int8Tile t) {
-  switch (t) {
-    case Int8Tile::k128x128:
-      return "128x128";
-    case Int8Tile::k128x64:
-      return "128x64";
-    case Int8Tile::k64x64:
-      return "64x64";
-    case Int8Tile::kDirect:
-      break;
-  }
-  return "direct";
-}
-
 std::string fused_op(const std::string& base, bool residual, const ops::ActivationSpec& act) {
   std::string op = base;
   if (residual) op += "+Add";
@@ -143,20 +129,17 @@ Result<bool> Builder::emit_int8(const ir::Node& node, Int8Spec& spec, std::strin
   } else {
     QF_ASSIGN_OR_RETURN(xb, request_int8(spec.x, spec.layout));
   }
-  const int k_pad_unit = kInt8TileK;
   g.k = g.kh * g.kw * g.cin_g;
-  const Int8Launch launch =
-      int8_launch_for(rows, g.cout_g, g.groups, (g.k + k_pad_unit - 1) / k_pad_unit * k_pad_unit,
-                      ctx_.sm_count, ctx_.max_smem);
-  g.tile = launch.tile;
-  g.splits = launch.splits;
-  const bool direct = g.tile == Int8Tile::kDirect;
+  const int k_pad = (g.k + kInt8TileK - 1) / kInt8TileK * kInt8TileK;
+  const std::vector<Int8Launch> launches =
+      int8_launch_candidates(rows, g.cout_g, g.groups, k_pad, ctx_.sm_count, ctx_.max_smem);
+  const bool direct = launches.front().tile == Int8Tile::kDirect;
   // The direct kernel reads unpadded weights; the tensor-core tiles read whole K steps and whole
-  // column tiles.
-  g.k_pad = direct ? g.k : (g.k + k_pad_unit - 1) / k_pad_unit * k_pad_unit;
-  g.cout_pad = direct ? g.cout_g
-                      : (g.cout_g + int8_tile_cols(g.tile) - 1) / int8_tile_cols(g.tile) *
-                            int8_tile_cols(g.tile);
+  // column tiles of any shape.
+  g.k_pad = direct ? g.k : k_pad;
+  g.cout_pad = direct
+                   ? g.cout_g
+                   : (g.cout_g + kInt8WeightRowUnit - 1) / kInt8WeightRowUnit * kInt8WeightRowUnit;
 
   const DType x_type = plan_->buf(xb).dtype;
   const Grid x_grid = plan_->buf(xb).grid;
@@ -210,6 +193,27 @@ Result<bool> Builder::emit_int8(const ir::Node& node, Int8Spec& spec, std::strin
   plan_->buf(yb).grid = y_grid;
   info(spec.y).buffers.push_back(yb);
 
+  // The tile shape and split-K factor: timed as tactics (int8_tactics.cc) on the real weights.
+  std::vector<std::string> names;
+  for (const Int8Launch& l : launches) names.push_back(int8_tactic_name(l));
+  const std::string signature = fmt::format(
+      "int8 conv {}x{}x{}x{} c{} {} -> {}x{}x{} {} k{}x{} pad{}x{} stride{}x{} dil{}x{} group{} "
+      "{}{}",
+      g.n, g.h, g.w, g.c, g.cin_g, tag8(x_type), g.oh, g.ow, g.out_c, tag8(y_type), g.kh, g.kw,
+      g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, g.groups, ops::activation_name(spec.act.kind),
+      zb >= 0 ? fmt::format(" residual {}", tag8(g.z_type)) : std::string());
+  Int8Conv bound = g;  // with the real weights, for timing
+  bound.weights = static_cast<const int8_t*>(plan_->buf(wb).ptr);
+  bound.mult = static_cast<const float*>(plan_->buf(mb).ptr);
+  bound.offset = static_cast<const float*>(plan_->buf(ob).ptr);
+  QF_ASSIGN_OR_RETURN(const TacticChoice choice,
+                      choose_tactic(node, names, signature, [&](size_t i) -> Result<float> {
+                        bound.tile = launches[i].tile;
+                        bound.splits = launches[i].splits;
+                        return time_int8_candidate(bound, zb >= 0);
+                      }));
+  g.tile = launches[choice.index].tile;
+  g.splits = launches[choice.index].splits;
   QF_RETURN_IF_ERROR(launch_status(prepare_int8_conv(g), "preparing an int8 convolution"));
   plan_->split_sum_bytes = std::max(plan_->split_sum_bytes, int8_split_sum_bytes(g));
   plan_->split_counters = std::max(plan_->split_counters, int8_split_counter_count(g));
@@ -229,9 +233,9 @@ Result<bool> Builder::emit_int8(const ir::Node& node, Int8Spec& spec, std::strin
   const std::string impl =
       direct ? fmt::format("direct_conv_{} (int8 on CUDA cores) [cuda]", types)
              : fmt::format("imma_implicit_gemm_{}_{}{} (int8 tensor cores) [cuda]", types,
-                           tile_name(g.tile),
+                           int8_tile_name(g.tile),
                            g.splits > 1 ? fmt::format("_splitk{}", g.splits) : std::string());
-  add_kernel(node, spec.op, impl);
+  add_kernel(node, spec.op, impl, direct ? "" : "int8 tile and split-K: " + choice.how);
   return true;
 }
 

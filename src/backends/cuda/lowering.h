@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backends/cuda/check.h"
+#include "backends/cuda/int8_kernels.h"
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/plan.h"
 #include "ops/fused.h"
@@ -82,8 +83,15 @@ struct ConvCandidate {
   int64_t workspace = 0;
 };
 
+// The name of a cuDNN convolution tactic, as timing caches and engine files record it.
+std::string cudnn_tactic_name(const ConvCandidate& c);
+
+// An int8 tile shape's name ("128x64"), and the name of an int8 layer's tactic (int8_tactics.cc).
+const char* int8_tile_name(Int8Tile t);
+std::string int8_tactic_name(const Int8Launch& l);
+
 // Which candidate a layer runs, and how that was decided (for EngineInfo).
-struct ConvChoice {
+struct TacticChoice {
   size_t index = 0;
   std::string how;  // "only candidate", "timing cache", "fastest of 4 timed"
 };
@@ -215,13 +223,15 @@ class Builder {
   Status add_outputs();
   // lower_conv.cc
   Result<bool> lower_conv(const ir::Node& node, bool fused, std::string* why);
-  // conv_tactics.cc: TensorRT's tactic selection for a convolution. The timing cache's choice
-  // where it has one for `signature`, else every candidate timed by `time` (ms) and the fastest
+  // tactic_choice.cc: TensorRT's tactic selection for one layer among `candidates` (tactic
+  // names, the heuristic's choice first). An engine file's or the timing cache's choice where
+  // either has one for `signature`, else every candidate timed by `time` (ms) and the fastest
   // kept (and added to the cache).
-  Result<ConvChoice> choose_conv_tactic(const ir::Node& node,
-                                        const std::vector<ConvCandidate>& candidates,
-                                        const std::string& signature,
-                                        const std::function<Result<float>(size_t)>& time);
+  Result<TacticChoice> choose_tactic(const ir::Node& node,
+                                     const std::vector<std::string>& candidates,
+                                     const std::string& signature,
+                                     const std::function<Result<float>(size_t)>& time);
+  // conv_tactics.cc
   // Times `run` for candidate `c` on scratch operands of the layer's shapes (weights: the real
   // buffer `wb`; bias `bb` and fused bias `fb` where >= 0; a residual where `with_z`).
   Result<float> time_conv_candidate(const ConvCandidate& c, const Shape& xs, const Shape& ys,
@@ -278,6 +288,9 @@ class Builder {
   // Chooses buffers, tile and epilogue for `spec` and appends its step and kernel; false (with
   // `why`) for tensors too large for the kernels' 32-bit index arithmetic.
   Result<bool> emit_int8(const ir::Node& node, Int8Spec& spec, std::string* why);
+  // int8_tactics.cc: times the launch `g` describes (weights and epilogue vectors bound, tile
+  // and splits set) on scratch activations, with a residual where `with_z`.
+  Result<float> time_int8_candidate(Int8Conv g, bool with_z);
   // fp32 in INT8 engines means fp32: FMA math, no TF32, as in FP32 engines.
   bool strict_fp32() const {
     return ctx_.precision == runtime::Precision::kFP32 ||

@@ -192,10 +192,84 @@ TEST(CudaInt8Test, ConvolutionsMatchReferenceWithinOneStep) {
         EXPECT_NE(testing::kernel_of(gpu->info, "convz").find("_s32_s8"), std::string::npos)
             << what << ": the residual stays int8: " << testing::kernel_of(gpu->info, "convz");
       }
-      if (cc.m == 64 && cc.c == 1024) {
-        EXPECT_NE(impl.find("splitk"), std::string::npos) << what << ": " << impl;
+      if (!direct) {  // the tile and split-K are timed (EveryTileAndSplitKMatchesReference)
+        EXPECT_NE(testing::note_of(gpu->info, "conv").find("int8 tile and split-K: "),
+                  std::string::npos)
+            << what << ": " << testing::note_of(gpu->info, "conv");
       }
     }
+  }
+}
+
+// Every tactic an int8 convolution's build times (tile shape x split-K factor) computes the
+// same layer: each is forced in turn through BuildOptions::tactics, as an engine file does, and
+// checked against the reference.
+TEST(CudaInt8Test, EveryTileAndSplitKMatchesReference) {
+  QF_REQUIRE_CUDA_DEVICE();
+  const std::vector<ConvCase> cases = {
+      {1, 1024, 7, 7, 64, 1},           // long K, 1x1: split-K candidates
+      {1, 256, 7, 7, 200, 3, 1, 1},     // 3x3, channels not a multiple of the tile
+      {2, 64, 40, 40, 256, 1},          // 1x1, enough tiles for every shape
+      {2, 32, 30, 30, 96, 3, 2, 1, 1},  // stride 2, 96 channels
+  };
+  int seed = 500;
+  for (const ConvCase& cc : cases) {
+    const float sx = 0.02f;
+    ModelBuilder b(17);
+    b.input("x", TensorProto::FLOAT, {cc.n, cc.c, cc.h, cc.w});
+    const Tensor x = on_grid({cc.n, cc.c, cc.h, cc.w}, sx, ++seed, /*non_negative=*/true);
+    b.initializer("w", weights_on_grid({cc.m, cc.c, cc.k, cc.k}, 0, ++seed));
+    b.initializer("bias", testing::random_tensor({cc.m}, ++seed, -0.5f, 0.5f));
+    auto& n = testing::fused_node(b, "FusedConv", {"x", "w", "bias"}, {"y"}, "conv");
+    testing::set_ints_attr(n, "pads", {cc.pad, cc.pad, cc.pad, cc.pad});
+    testing::set_ints_attr(n, "strides", {cc.stride, cc.stride});
+    testing::set_string_attr(n, "activation", "Relu");
+    auto& mp = b.node("MaxPool", {"y"}, {"p"}, "pool");  // keeps y in 8 bits
+    testing::set_ints_attr(mp, "kernel_shape", {1, 1});
+    testing::untyped_output(b, "p");
+    const auto ref = reference_values(b, {x}, {"y"});
+    ASSERT_EQ(ref.size(), 1u);
+    const float sy = amax(ref.at("y")) / 127.f;
+    runtime::BuildOptions options{Precision::kINT8, 0, {{"x", sx}, {"y", sy}, {"p", sy}}};
+    auto build = [&]() -> Result<testing::BackendRun> {
+      QF_ASSIGN_OR_RETURN(onnx_io::ImportedModel m,
+                          onnx_io::import_model_bytes(b.serialize(), "t.onnx"));
+      QF_ASSIGN_OR_RETURN(auto e, cuda_backend()->build(std::move(m.graph), options));
+      QF_ASSIGN_OR_RETURN(std::vector<Tensor> out, e->run({x}));
+      return testing::BackendRun{std::move(out), e->info()};
+    };
+    const std::string what =
+        fmt::format("{}x{}x{}x{} -> {} k{} s{}", cc.n, cc.c, cc.h, cc.w, cc.m, cc.k, cc.stride);
+    auto timed = build();
+    ASSERT_TRUE(timed.ok()) << what << ": " << timed.status().message();
+    ASSERT_EQ(timed->info.tactics.size(), 1u) << what << ": one layer chose among several";
+    const std::string signature = timed->info.tactics.begin()->first;
+    const std::string note = testing::note_of(timed->info, "conv");
+    int candidates = 0;
+    ASSERT_EQ(std::sscanf(note.c_str(), "int8 tile and split-K: fastest of %d timed", &candidates),
+              1)
+        << what << ": " << note;
+    int forced = 0;
+    for (const char* tile : {"128x128", "128x64", "64x64"}) {
+      for (int splits : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) {
+        const std::string tactic = fmt::format("int8 {} split {}", tile, splits);
+        options.tactics = {{signature, tactic}};
+        auto r = build();
+        ASSERT_TRUE(r.ok()) << what << ", " << tactic << ": " << r.status().message();
+        if (testing::note_of(r->info, "conv").find("engine file") == std::string::npos) continue;
+        ++forced;
+        const std::string impl = testing::kernel_of(r->info, "conv");
+        EXPECT_NE(impl.find(splits > 1 ? fmt::format("{}_splitk{} ", tile, splits)
+                                       : fmt::format("{} ", tile)),
+                  std::string::npos)
+            << what << ", " << tactic << ": " << impl;
+        // Half a step of y's u8 grid (half the scale after the ReLU), and float rounding.
+        const double bound = 0.5 * sy / 2 + 1e-5 * amax(ref.at("y")) + 1e-6;
+        EXPECT_LE(max_abs_diff(r->outputs[0], ref.at("y")), bound) << what << ", " << tactic;
+      }
+    }
+    EXPECT_GE(candidates, 2) << what;
+    EXPECT_EQ(forced, candidates) << what << ": every timed candidate can be forced";
   }
 }
 

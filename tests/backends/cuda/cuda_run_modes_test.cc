@@ -21,6 +21,7 @@ using onnx::TensorProto;
 using runtime::Precision;
 using testing::cuda_backend;
 using testing::ModelBuilder;
+using testing::note_of;
 
 // conv -> relu -> flatten -> gemm: every node on the device, so the plan can be a CUDA graph.
 // With `host_op`, an Elu (no CUDA kernel) runs on the host in between.
@@ -157,13 +158,6 @@ TEST(CudaRunModesTest, ProfilingTimesEveryStepEagerly) {
   ASSERT_TRUE(replayed.ok()) << replayed.status().message();
   EXPECT_TRUE(*engine->run_options().cuda_graph);
   expect_same(profiled->front(), replayed->front(), "profiled vs graph replay");
-}
-
-std::string note_of(const runtime::EngineInfo& info, const std::string& node) {
-  for (const runtime::KernelInfo& k : info.kernels) {
-    if (k.node == node) return k.note;
-  }
-  return "no kernel for " + node;
 }
 
 // Tactics: the first build times the convolution's candidate algorithms and writes the timing

@@ -16,6 +16,14 @@ inline bool have_cuda_device() {
   return cuda_backend() && cuda_backend()->supports(runtime::Precision::kFP32);
 }
 
+// The note of the kernel that runs `node` (how its tactic was chosen, for instance).
+inline std::string note_of(const runtime::EngineInfo& info, const std::string& node) {
+  for (const runtime::KernelInfo& k : info.kernels) {
+    if (k.node == node) return k.note;
+  }
+  return "no kernel for " + node;
+}
+
 }  // namespace qf::testing
 
 #define QF_REQUIRE_CUDA_DEVICE()                                                         \
