@@ -591,14 +591,22 @@ __global__ void __launch_bounds__(WM* WN * 32) imma_conv_kernel(const Int8Conv p
   }
   __syncthreads();
   if (p.out16) {
-    if (p.act.kind == Act::kRelu) {
-      finish_rows16<BM, BN, kThreads, static_cast<int>(Act::kRelu)>(p, staging, m0, n0, group,
-                                                                    rows);
-    } else {
-      finish_rows16<BM, BN, kThreads, -1>(p, staging, m0, n0, group, rows);
+    // The two activations of ResNet-style networks fixed at compile time; others read p.act.
+    switch (p.act.kind) {
+      case Act::kRelu:
+        finish_rows16<BM, BN, kThreads, static_cast<int>(Act::kRelu)>(p, staging, m0, n0, group,
+                                                                      rows);
+        break;
+      case Act::kNone:
+        finish_rows16<BM, BN, kThreads, static_cast<int>(Act::kNone)>(p, staging, m0, n0, group,
+                                                                      rows);
+        break;
+      default:
+        finish_rows16<BM, BN, kThreads, -1>(p, staging, m0, n0, group, rows);
     }
     return;
   }
+
   constexpr int kColThreads = BN / 4;
   constexpr int kRowsPerPass = kThreads / kColThreads;
   const int c4 = (tid % kColThreads) * 4;
