@@ -342,6 +342,30 @@ __global__ void nchw_nhwc_kernel(const S* src, D* dst, int n, int c, int hw, int
         }
         continue;
       }
+    } else {
+      // 16- and 32-bit NHWC pixels (a thin input padded to 8 fp16 or 4 fp32 channels) in whole
+      // 16-byte vectors, for the same reason: channel by channel, 2-byte stores 16 bytes apart,
+      // ResNet-50's fp16 input conversion took 0.47 ms at batch 256 on an H200.
+      constexpr int kVec = 16 / static_cast<int>(sizeof(D));
+      if (to_nhwc && nhwc_c % kVec == 0) {
+        for (int ch0 = 0; ch0 < nhwc_c; ch0 += kVec) {
+          Pack<D, kVec> pack;
+#pragma unroll
+          for (int j = 0; j < kVec; ++j) {
+            const int ch = ch0 + j;
+            float v = 0.f;
+            if (ch < c) {
+              v = load(src, (img * c + ch) * hw + x);
+              if constexpr (kIs8Bit<S>) {
+                v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
+              }
+            }
+            store(pack.v, j, v);
+          }
+          *reinterpret_cast<Pack<D, kVec>*>(dst + static_cast<int64_t>(p) * nhwc_c + ch0) = pack;
+        }
+        continue;
+      }
     }
     for (int ch = 0; ch < nhwc_c; ++ch) {
       const int nchw = (img * c + ch) * hw + x;
