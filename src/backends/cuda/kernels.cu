@@ -306,6 +306,20 @@ __global__ void global_pool_nhwc_kernel(const T* in, T* out, int hw, int c, bool
   store(out, image * c + ch, max ? acc : acc / static_cast<float>(hw));
 }
 
+// The real value of channel `ch` of pixel x of image img in an NCHW tensor of c channels (an
+// 8-bit one on `grid`); 0 for the padding channels past c.
+template <typename S>
+__device__ __forceinline__ float nchw_value(const S* src, int img, int c, int ch, int hw, int x,
+                                            Grid grid) {
+  if (ch >= c) return 0.f;
+  const float v = load(src, (img * c + ch) * hw + x);
+  if constexpr (kIs8Bit<S>) {
+    return (v - static_cast<float>(grid.zero_point)) * grid.scale;
+  } else {
+    return v;
+  }
+}
+
 // NCHW -> NHWC (to_nhwc) or back, one thread per pixel walking its channels: reads (or writes)
 // coalesced across the warp's pixels, with 32-bit index arithmetic. The NHWC side may have more
 // channels than c (`nhwc_c`, e.g. 3 padded to 4), which get real 0 (an 8-bit grid's zero point).
@@ -327,13 +341,7 @@ __global__ void nchw_nhwc_kernel(const S* src, D* dst, int n, int c, int hw, int
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
             const int ch = ch0 + j;
-            float v = 0.f;
-            if (ch < c) {
-              v = load(src, (img * c + ch) * hw + x);
-              if constexpr (kIs8Bit<S>) {
-                v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
-              }
-            }
+            const float v = nchw_value(src, img, c, ch, hw, x, src_grid);
             D q[1];
             store(q, 0, v * dst_inv_scale + dst_zero_point);
             word |= static_cast<uint32_t>(static_cast<uint8_t>(q[0])) << (8 * j);
@@ -353,13 +361,7 @@ __global__ void nchw_nhwc_kernel(const S* src, D* dst, int n, int c, int hw, int
 #pragma unroll
           for (int j = 0; j < kVec; ++j) {
             const int ch = ch0 + j;
-            float v = 0.f;
-            if (ch < c) {
-              v = load(src, (img * c + ch) * hw + x);
-              if constexpr (kIs8Bit<S>) {
-                v = (v - static_cast<float>(src_grid.zero_point)) * src_grid.scale;
-              }
-            }
+            const float v = nchw_value(src, img, c, ch, hw, x, src_grid);
             store(pack.v, j, v);
           }
           *reinterpret_cast<Pack<D, kVec>*>(dst + static_cast<int64_t>(p) * nhwc_c + ch0) = pack;
