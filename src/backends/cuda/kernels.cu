@@ -135,37 +135,51 @@ __global__ void unary_kernel(const T* in, T* out, int64_t n, ActParams act) {
   }
 }
 
+__device__ __forceinline__ float apply_binary(BinaryOp op, float x, float y) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return x + y;
+    case BinaryOp::kSub:
+      return x - y;
+    case BinaryOp::kMul:
+      return x * y;
+    case BinaryOp::kDiv:
+      return x / y;
+    case BinaryOp::kMax:
+      return (x != x || y != y) ? x + y : fmaxf(x, y);  // NaN propagates, as in the reference
+    case BinaryOp::kMin:
+      return (x != x || y != y) ? x + y : fminf(x, y);
+    case BinaryOp::kPow:
+      return powf(x, y);
+  }
+  return 0.f;
+}
+
 template <typename I, typename T>
 __global__ void binary_kernel(BinaryOp op, const T* a, StridedShape av, const T* b, StridedShape bv,
                               T* out, I n) {
   QF_GRID_STRIDE(I, i, n) {
-    const float x = load(a, strided_offset(av, i));
-    const float y = load(b, strided_offset(bv, i));
-    float r = 0.f;
-    switch (op) {
-      case BinaryOp::kAdd:
-        r = x + y;
-        break;
-      case BinaryOp::kSub:
-        r = x - y;
-        break;
-      case BinaryOp::kMul:
-        r = x * y;
-        break;
-      case BinaryOp::kDiv:
-        r = x / y;
-        break;
-      case BinaryOp::kMax:
-        r = (x != x || y != y) ? x + y : fmaxf(x, y);  // NaN propagates, as in the reference
-        break;
-      case BinaryOp::kMin:
-        r = (x != x || y != y) ? x + y : fminf(x, y);
-        break;
-      case BinaryOp::kPow:
-        r = powf(x, y);
-        break;
-    }
-    store(out, i, r);
+    store(out, i, apply_binary(op, load(a, strided_offset(av, i)), load(b, strided_offset(bv, i))));
+  }
+}
+
+// The same over a view collapsed to [rows, mid, inner] (collapse_binary): blockIdx.y is the row,
+// and one 32-bit division per element finds (mid, inner). The general kernel's per-dimension
+// division and modulo for both operands made EfficientNet-B0's squeeze-excitation products
+// (x [n, h, w, c] times s [n, 1, 1, c]) take 32 of its 43 ms at batch 256 in fp16 on an H200.
+template <typename T>
+__global__ void binary_rows_kernel(BinaryOp op, const T* a, int3 as, const T* b, int3 bs, T* out,
+                                   int mid, int inner) {
+  const int row = static_cast<int>(blockIdx.y);
+  const int per_row = mid * inner;
+  const T* ar = a + static_cast<int64_t>(row) * as.x;
+  const T* br = b + static_cast<int64_t>(row) * bs.x;
+  T* o = out + static_cast<int64_t>(row) * per_row;
+  for (int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); j < per_row;
+       j += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int m = j / inner;
+    const int k = j - m * inner;
+    store(o, j, apply_binary(op, load(ar, m * as.y + k * as.z), load(br, m * bs.y + k * bs.z)));
   }
 }
 
@@ -571,14 +585,56 @@ int launch_unary(const void* in, void* out, DType type, int64_t n, ActParams act
   });
 }
 
+// a and b with every run of adjacent dimensions merged where both operands step through it as
+// through one dimension (stride[d] == stride[d + 1] * dims[d + 1]; broadcast runs have stride 0
+// in both). The output is dense, so it always merges.
+void collapse_binary(StridedShape& a, StridedShape& b) {
+  StridedShape ca, cb;
+  for (int d = 0; d < a.rank; ++d) {
+    if (a.dims[d] == 1) continue;  // any stride: never stepped through
+    const int last = ca.rank - 1;
+    if (last >= 0 && ca.strides[last] == a.strides[d] * a.dims[d] &&
+        cb.strides[last] == b.strides[d] * a.dims[d]) {
+      ca.dims[last] *= a.dims[d];
+      cb.dims[last] = ca.dims[last];
+      ca.strides[last] = a.strides[d];
+      cb.strides[last] = b.strides[d];
+      continue;
+    }
+    ca.dims[ca.rank] = cb.dims[cb.rank] = a.dims[d];
+    ca.strides[ca.rank++] = a.strides[d];
+    cb.strides[cb.rank++] = b.strides[d];
+  }
+  a = ca;
+  b = cb;
+}
+
 int launch_binary(BinaryOp op, const void* a, const StridedShape& a_view, const void* b,
                   const StridedShape& b_view, void* out, DType type, cudaStream_t stream) {
   const int64_t n = numel(a_view);
   if (n == 0) return 0;
   const bool small = fits_int32(n, {&a_view, &b_view});
+  StridedShape av = a_view, bv = b_view;
+  collapse_binary(av, bv);
+  // [rows, mid, inner] with leading 1s where fewer dimensions remain.
+  const int shift = 3 - av.rank;
+  auto dim = [&](const StridedShape& v, int d) { return d < shift ? 1 : v.dims[d - shift]; };
+  auto stride = [&](const StridedShape& v, int d) {
+    return d < shift ? 0 : static_cast<int>(v.strides[d - shift]);
+  };
+  const bool rows = small && av.rank <= 3 && dim(av, 0) <= 65535;
   return dispatch(type, [&](auto* t) {
     using T = std::remove_pointer_t<decltype(t)>;
-    if (small) {
+    if (rows) {
+      const int per_row = static_cast<int>(dim(av, 1) * dim(av, 2));
+      const int blocks =
+          static_cast<int>(std::min<int64_t>((per_row + kThreads - 1) / kThreads, 4096));
+      binary_rows_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(dim(av, 0))),
+                           kThreads, 0, stream>>>(
+          op, static_cast<const T*>(a), make_int3(stride(av, 0), stride(av, 1), stride(av, 2)),
+          static_cast<const T*>(b), make_int3(stride(bv, 0), stride(bv, 1), stride(bv, 2)),
+          static_cast<T*>(out), static_cast<int>(dim(av, 1)), static_cast<int>(dim(av, 2)));
+    } else if (small) {
       binary_kernel<int32_t><<<blocks_for(n), kThreads, 0, stream>>>(
           op, static_cast<const T*>(a), a_view, static_cast<const T*>(b), b_view,
           static_cast<T*>(out), static_cast<int32_t>(n));
