@@ -169,6 +169,20 @@ Result<Tensor> run_cpu(std::unique_ptr<ir::Graph> graph, const runtime::BuildOpt
   return run_engine("cpu", std::move(graph), options, input);
 }
 
+// The FP32 engine's output on `backend` for the case's input, held to the reference executor's
+// criterion against PyTorch's expected.npy (printed, and checked with EXPECT).
+Result<Tensor> fp32_against_pytorch(const char* backend, const fs::path& dir, const Tensor& input) {
+  QF_ASSIGN_OR_RETURN(Tensor expected, io::read_npy(dir / "expected.npy"));
+  QF_ASSIGN_OR_RETURN(Tensor fp32, run_engine(backend, import_case(dir),
+                                              {.precision = runtime::Precision::kFP32}, input));
+  const Comparison c = compare(fp32, expected);
+  std::cout << fmt::format("{} {} fp32: max |ours - torch| = {:.3g}, relative {:.3g}\n",
+                           dir.filename().string(), backend, c.max_abs_error, c.relative());
+  EXPECT_EQ(c.non_finite, 0);
+  EXPECT_LT(c.relative(), kMaxRelativeError);
+  return fp32;
+}
+
 // INT8 build options from entropy calibration on 16 random samples (all these tests have).
 Result<runtime::BuildOptions> random_calibration(const fs::path& dir, const Tensor& input) {
   std::unique_ptr<ir::Graph> graph = import_case(dir);
@@ -203,17 +217,10 @@ TEST(TorchvisionModel, CpuEnginesInEveryPrecision) {
   if (!runtime::find_backend("cpu")) GTEST_SKIP() << "built without the cpu backend";
   Result<Tensor> input = io::read_npy(dir / "input.npy");
   ASSERT_TRUE(input.ok()) << input.status().message();
-  Result<Tensor> expected = io::read_npy(dir / "expected.npy");
-  ASSERT_TRUE(expected.ok()) << expected.status().message();
 
   // FP32: the same criterion as the reference executor.
-  Result<Tensor> fp32 = run_cpu(import_case(dir), {.precision = runtime::Precision::kFP32}, *input);
+  Result<Tensor> fp32 = fp32_against_pytorch("cpu", dir, *input);
   ASSERT_TRUE(fp32.ok()) << fp32.status().message();
-  const Comparison c = compare(*fp32, *expected);
-  std::cout << fmt::format("{} cpu fp32: max |ours - torch| = {:.3g}, relative {:.3g}\n", name,
-                           c.max_abs_error, c.relative());
-  EXPECT_EQ(c.non_finite, 0);
-  EXPECT_LT(c.relative(), kMaxRelativeError);
 
   if (runtime::find_backend("cpu")->supports(runtime::Precision::kBF16)) {
     Result<Tensor> bf16 =
@@ -260,17 +267,9 @@ TEST(TorchvisionModel, CudaEnginesInEveryPrecision) {
   }
   Result<Tensor> input = io::read_npy(dir / "input.npy");
   ASSERT_TRUE(input.ok()) << input.status().message();
-  Result<Tensor> expected = io::read_npy(dir / "expected.npy");
-  ASSERT_TRUE(expected.ok()) << expected.status().message();
 
-  Result<Tensor> fp32 =
-      run_engine("cuda", import_case(dir), {.precision = runtime::Precision::kFP32}, *input);
+  Result<Tensor> fp32 = fp32_against_pytorch("cuda", dir, *input);
   ASSERT_TRUE(fp32.ok()) << fp32.status().message();
-  const Comparison c = compare(*fp32, *expected);
-  std::cout << fmt::format("{} cuda fp32: max |ours - torch| = {:.3g}, relative {:.3g}\n", name,
-                           c.max_abs_error, c.relative());
-  EXPECT_EQ(c.non_finite, 0);
-  EXPECT_LT(c.relative(), kMaxRelativeError);
 
   // Floors: tf32 and fp16 keep 10 mantissa bits, bf16 7 (in storage; fp32 accumulation).
   const std::vector<std::pair<runtime::Precision, double>> floats = {

@@ -23,7 +23,7 @@
 namespace qf::cuda {
 
 // The tile shapes of the implicit-GEMM kernel (rows = output pixels x columns = output channels
-// of one group); the builder picks one per layer (int8_tile_for).
+// of one group); the builder times them per layer (int8_launch_candidates, int8_tactics.cc).
 enum class Int8Tile : int {
   k128x128,  // 8 warps: large layers at large batches
   k128x64,   // 8 warps: 64-channel layers, or too few 128x128 tiles to fill the GPU
@@ -79,9 +79,9 @@ int int8_tile_cols(Int8Tile t);
 // The K granularity of the weights (k_pad is a multiple of it): one pipeline stage.
 inline constexpr int kInt8TileK = 128;
 
-// The tile for a layer of `m` output pixels, `cout_g` channels per group, `groups`, K padded to
-// `k_pad`, on a GPU with `sms` multiprocessors and `max_smem` bytes of shared memory per block
-// (opt-in), and the split-K factor (1: none).
+// The shape heuristic's tile for a layer of `m` output pixels, `cout_g` channels per group,
+// `groups`, K padded to `k_pad`, on a GPU with `sms` multiprocessors and `max_smem` bytes of
+// shared memory per block (opt-in), and the split-K factor (1: none).
 struct Int8Launch {
   Int8Tile tile = Int8Tile::k128x128;
   int splits = 1;
